@@ -1,0 +1,67 @@
+# Shared build setup: dependencies, language level, warnings and sanitizers.
+# Included by the root CMakeLists.txt and by each day's CMakeLists.txt when that day is built alone.
+include_guard(GLOBAL)
+
+set(CMAKE_CXX_STANDARD 20)
+set(CMAKE_CXX_STANDARD_REQUIRED ON)
+set(CMAKE_CXX_EXTENSIONS OFF)
+if(NOT CMAKE_BUILD_TYPE AND NOT CMAKE_CONFIGURATION_TYPES)
+  set(CMAKE_BUILD_TYPE RelWithDebInfo CACHE STRING "Build type" FORCE)
+endif()
+
+set(GEERPC_SANITIZE "" CACHE STRING "Sanitizers for the whole tree: '', 'address,undefined' or 'thread'")
+
+find_package(Threads REQUIRED)
+find_package(nlohmann_json 3.10 REQUIRED)
+find_package(GTest REQUIRED)
+find_path(ASIO_INCLUDE_DIR asio.hpp REQUIRED)
+
+if(NOT TARGET geerpc_deps)
+  # One interface target carries what every day needs, so the days stay short.
+  add_library(geerpc_deps INTERFACE)
+  target_include_directories(geerpc_deps SYSTEM INTERFACE ${ASIO_INCLUDE_DIR})
+  # Asio's implementation is compiled once per day (src/asio.cpp) instead of in every file.
+  target_compile_definitions(geerpc_deps INTERFACE ASIO_STANDALONE ASIO_SEPARATE_COMPILATION ASIO_NO_DEPRECATED)
+  target_link_libraries(geerpc_deps INTERFACE nlohmann_json::nlohmann_json Threads::Threads)
+
+  add_library(geerpc_warnings INTERFACE)
+  # Designated initializers that leave members at their defaults are the point, not a slip.
+  target_compile_options(geerpc_warnings INTERFACE -Wall -Wextra -Wpedantic -Werror -Wno-missing-field-initializers)
+
+  if(GEERPC_SANITIZE)
+    set(san_flags -fsanitize=${GEERPC_SANITIZE} -fno-omit-frame-pointer -fno-sanitize-recover=all)
+    target_compile_options(geerpc_deps INTERFACE ${san_flags})
+    if(GEERPC_SANITIZE MATCHES "thread" AND CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+      # GCC warns that TSan does not model std::atomic_thread_fence; Asio and the standard
+      # library use fences only where a plain atomic operation already orders the accesses.
+      target_compile_options(geerpc_deps INTERFACE -Wno-tsan)
+    endif()
+    target_link_options(geerpc_deps INTERFACE ${san_flags})
+  endif()
+endif()
+
+# geerpc_day(<day>) defines <day>_geerpc (the library), <day>_demo and <day>_tests for the calling folder:
+# sources are src/*.cpp, main.cpp and tests/*_test.cpp; tests carry the CTest label <day>.
+function(geerpc_day day)
+  file(GLOB lib_sources CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/src/*.cpp)
+  add_library(${day}_geerpc STATIC ${lib_sources})
+  target_include_directories(${day}_geerpc PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/include)
+  target_link_libraries(${day}_geerpc PUBLIC geerpc_deps PRIVATE geerpc_warnings)
+  # Parsing Asio and nlohmann/json dominates compile time; one precompiled header per day pays it once.
+  target_precompile_headers(${day}_geerpc PRIVATE <asio.hpp> <nlohmann/json.hpp> <string> <vector> <memory>)
+
+  add_executable(${day}_demo ${CMAKE_CURRENT_SOURCE_DIR}/main.cpp)
+  target_link_libraries(${day}_demo PRIVATE ${day}_geerpc geerpc_warnings)
+  target_precompile_headers(${day}_demo REUSE_FROM ${day}_geerpc)
+
+  file(GLOB test_sources CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/tests/*_test.cpp)
+  add_executable(${day}_tests ${test_sources})
+  target_include_directories(${day}_tests PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/tests)
+  target_link_libraries(${day}_tests PRIVATE ${day}_geerpc geerpc_warnings GTest::gtest GTest::gtest_main)
+  target_precompile_headers(${day}_tests REUSE_FROM ${day}_geerpc)
+  include(GoogleTest)
+  gtest_discover_tests(${day}_tests TEST_PREFIX "${day}." PROPERTIES LABELS ${day} TIMEOUT 120
+                       DISCOVERY_TIMEOUT 60)
+  add_test(NAME ${day}.demo COMMAND ${day}_demo)
+  set_tests_properties(${day}.demo PROPERTIES LABELS ${day} TIMEOUT 60)
+endfunction()
