@@ -8,22 +8,14 @@ class category final : public std::error_category {
   const char* name() const noexcept override { return "geerpc"; }
   std::string message(int value) const override {
     switch (static_cast<errc>(value)) {
-      case errc::bad_option:
-        return "invalid option line";
-      case errc::bad_magic:
-        return "invalid magic number";
-      case errc::unknown_codec:
-        return "invalid codec type";
-      case errc::frame_too_large:
-        return "frame exceeds the maximum size";
-      case errc::bad_header:
-        return "cannot decode header";
-      case errc::bad_body:
-        return "cannot decode body";
-      case errc::bad_address:
-        return "unsupported network or malformed address";
-      case errc::truncated_frame:
-        return "connection closed in the middle of a frame";
+      case errc::bad_option: return "invalid option line";
+      case errc::bad_magic: return "invalid magic number";
+      case errc::unknown_codec: return "invalid codec type";
+      case errc::frame_too_large: return "frame exceeds the maximum size";
+      case errc::bad_header: return "cannot decode header";
+      case errc::bad_body: return "cannot decode body";
+      case errc::bad_address: return "unsupported network or malformed address";
+      case errc::truncated_frame: return "connection closed in the middle of a frame";
     }
     return "unknown geerpc error";
   }
