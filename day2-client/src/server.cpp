@@ -1,0 +1,254 @@
+#include "geerpc/server.hpp"
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/strand.hpp>
+#include <asio/use_future.hpp>
+#include <mutex>
+#include <set>
+#include <sstream>
+#include <vector>
+
+#include "geerpc/log.hpp"
+#include "geerpc/sync.hpp"
+
+namespace geerpc {
+
+void to_json(nlohmann::json& j, const Option& option) {
+  j = nlohmann::json{{"magic_number", option.magic_number}, {"codec_type", option.codec_type}};
+}
+
+std::string option_line(const Option& option) {
+  return nlohmann::json(option).dump() + '\n';
+}
+
+Result<Option> parse_option(std::string_view line) {
+  Option option;
+  try {
+    const auto j = nlohmann::json::parse(line);
+    j.at("magic_number").get_to(option.magic_number);
+    j.at("codec_type").get_to(option.codec_type);
+  } catch (const nlohmann::json::exception&) {
+    return errc::bad_option;
+  }
+  if (option.magic_number != magic_number) return errc::bad_magic;
+  return option;
+}
+
+Result<Acceptor> listen(const asio::any_io_executor& executor, std::string_view network, std::string_view address) {
+  auto endpoint = resolve(network, address);
+  if (!endpoint) return endpoint.error();
+  Acceptor acceptor(executor);
+  std::error_code ec;
+  acceptor.open(endpoint->protocol(), ec);
+  if (!ec) acceptor.set_option(Acceptor::reuse_address(true), ec);
+  if (!ec) acceptor.bind(*endpoint, ec);
+  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return ec;
+  return acceptor;
+}
+
+struct Server::State : std::enable_shared_from_this<State> {
+  State(asio::any_io_executor ex, ServerConfig cfg) : executor(std::move(ex)), config(cfg) {}
+
+  asio::any_io_executor executor;
+  const ServerConfig config;
+
+  std::mutex mutex;  // guards the three members below
+  bool stopping = false;
+  std::vector<std::shared_ptr<Acceptor>> listeners;
+  std::set<std::shared_ptr<Conn>> conns;
+
+  WaitGroup serving;  // one count per connection being served
+};
+
+namespace {
+
+using State = Server::State;
+
+struct Request {
+  Header h;
+  Body argv;
+  Body replyv;
+};
+
+// Go's invalidRequest: the body that goes with an error response.
+const Body invalid_request = nullptr;
+
+void send_response(Codec& codec, const Header& h, const Body& body) {
+  // The connection's outbox keeps whole messages apart; no `sending` mutex is needed here.
+  codec.write(h, body);
+}
+
+asio::awaitable<std::error_code> read_request(Codec& codec, Request& req) {
+  if (auto ec = co_await codec.read_header(req.h)) co_return ec;
+  // Day 1 does not know the argument types yet: the body is whatever JSON value arrived.
+  co_return co_await codec.read_body(&req.argv);
+}
+
+void handle_request(Codec& codec, Request& req) {
+  log("rpc server: " + req.h.service_method + " seq " + std::to_string(req.h.seq) + " args " + req.argv.dump());
+  req.replyv = "geerpc resp " + std::to_string(req.h.seq);
+  send_response(codec, req.h, req.replyv);
+}
+
+asio::awaitable<void> serve_codec(std::shared_ptr<State> state, std::unique_ptr<Codec> codec) {
+  WaitGroup in_flight;
+  for (;;) {
+    auto req = std::make_shared<Request>();
+    if (auto ec = co_await read_request(*codec, *req)) {
+      if (ec == errc::bad_body) {
+        // The frame was consumed whole, so the stream is still in step: answer and go on.
+        req->h.error = ec.message();
+        send_response(*codec, req->h, invalid_request);
+        continue;
+      }
+      if (ec != asio::error::eof && ec != asio::error::operation_aborted)
+        log("rpc server: read request error: " + ec.message());
+      break;
+    }
+    // Like Go's `go server.handleRequest(...)`: handlers run concurrently on the server's executor.
+    in_flight.add();
+    asio::post(state->executor, [&codec, &in_flight, req] {
+      handle_request(*codec, *req);
+      in_flight.done();
+    });
+  }
+  co_await in_flight.wait_until(std::chrono::steady_clock::time_point::max());
+  codec->close();
+}
+
+asio::awaitable<void> serve_conn(std::shared_ptr<State> state, std::shared_ptr<Conn> conn) {
+  std::string line;
+  if (auto ec = co_await conn->read_line(line, max_option_line)) {
+    if (ec != asio::error::eof && ec != asio::error::operation_aborted)
+      log("rpc server: options error: " + ec.message());
+    conn->close();
+    co_return;
+  }
+  auto option = parse_option(line);
+  if (!option) {
+    log("rpc server: options error: " + option.error().message());
+    conn->close();
+    co_return;
+  }
+  auto new_codec = find_new_codec_func(option->codec_type);
+  if (!new_codec) {
+    log("rpc server: invalid codec type " + option->codec_type);
+    conn->close();
+    co_return;
+  }
+  co_await serve_codec(state, (*new_codec)(conn));
+}
+
+void start_serving(const std::shared_ptr<State>& state, Socket socket) {
+  auto conn = std::make_shared<Conn>(std::move(socket), state->config.max_frame_size);
+  {
+    std::lock_guard lock(state->mutex);
+    if (state->stopping) {
+      conn->close();
+      return;
+    }
+    state->conns.insert(conn);
+    state->serving.add();
+  }
+  asio::co_spawn(conn->get_executor(), serve_conn(state, conn), [state, conn](std::exception_ptr error) {
+    if (error) log("rpc server: connection ended by an exception");
+    conn->close();
+    {
+      std::lock_guard lock(state->mutex);
+      state->conns.erase(conn);
+    }
+    state->serving.done();
+  });
+}
+
+asio::awaitable<void> accept_loop(std::shared_ptr<State> state, std::shared_ptr<Acceptor> listener) {
+  for (;;) {
+    // Each connection gets its own strand: its reader, writer and cancellation never race.
+    auto [ec, socket] =
+        co_await listener->async_accept(asio::any_io_executor(asio::make_strand(state->executor)), use_nothrow);
+    if (ec == asio::error::operation_aborted || !listener->is_open()) co_return;
+    if (ec) {
+      // Out of descriptors and the like: back off instead of spinning on the error.
+      log("rpc server: accept error: " + ec.message());
+      asio::steady_timer pause(state->executor, std::chrono::milliseconds(50));
+      co_await pause.async_wait(use_nothrow);
+      continue;
+    }
+    std::error_code ignored;
+    socket.set_option(asio::ip::tcp::no_delay(true), ignored);  // fails harmlessly on non-TCP
+    start_serving(state, std::move(socket));
+  }
+}
+
+asio::awaitable<void> stop_on_strand(std::shared_ptr<State> state) {
+  std::vector<std::shared_ptr<Acceptor>> listeners;
+  std::vector<std::shared_ptr<Conn>> conns;
+  {
+    std::lock_guard lock(state->mutex);
+    state->stopping = true;
+    listeners.swap(state->listeners);
+    conns.assign(state->conns.begin(), state->conns.end());
+  }
+  for (auto& listener : listeners)
+    asio::post(listener->get_executor(), [listener] {
+      std::error_code ignored;
+      listener->close(ignored);
+    });
+  // Reading stops; requests already read finish and their responses are flushed.
+  for (auto& conn : conns) conn->cancel_read();
+  const auto deadline = std::chrono::steady_clock::now() + state->config.stop_timeout;
+  if (co_await state->serving.wait_until(deadline)) co_return;
+  log("rpc server: stop timeout, closing connections with requests still in flight");
+  {
+    std::lock_guard lock(state->mutex);
+    conns.assign(state->conns.begin(), state->conns.end());
+  }
+  for (auto& conn : conns) conn->close();
+}
+
+}  // namespace
+
+Server::Server(asio::any_io_executor executor, ServerConfig config)
+    : state_(std::make_shared<State>(std::move(executor), config)) {}
+
+Server::~Server() {
+  // Must not block (the executor may already be gone): close everything without waiting.
+  std::lock_guard lock(state_->mutex);
+  state_->stopping = true;
+  for (auto& listener : state_->listeners)
+    asio::post(listener->get_executor(), [listener] {
+      std::error_code ignored;
+      listener->close(ignored);
+    });
+  for (auto& conn : state_->conns) conn->close();
+}
+
+void Server::accept(Acceptor listener) {
+  auto shared = std::make_shared<Acceptor>(std::move(listener));
+  {
+    std::lock_guard lock(state_->mutex);
+    if (state_->stopping) return;
+    state_->listeners.push_back(shared);
+  }
+  asio::co_spawn(shared->get_executor(), accept_loop(state_, shared), asio::detached);
+}
+
+void Server::serve_conn(Socket socket) {
+  start_serving(state_, std::move(socket));
+}
+
+asio::awaitable<void> Server::async_stop() {
+  // WaitGroup waits belong on a strand.
+  co_await asio::co_spawn(asio::make_strand(state_->executor), stop_on_strand(state_), asio::use_awaitable);
+}
+
+void Server::stop() {
+  asio::co_spawn(asio::make_strand(state_->executor), stop_on_strand(state_), asio::use_future).get();
+}
+
+}  // namespace geerpc
