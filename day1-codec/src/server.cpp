@@ -83,10 +83,18 @@ void send_response(Codec& codec, const Header& h, const Body& body) {
   codec.write(h, body);
 }
 
+// Go's readRequest. An error returned here ends the connection; a failure that belongs to this
+// request alone goes into req.h.error, and the request is answered with it.
 asio::awaitable<std::error_code> read_request(Codec& codec, Request& req) {
   if (auto ec = co_await codec.read_header(req.h)) co_return ec;
+  req.h.error.clear();  // requests carry no error; whatever a client put there is ignored
   // Day 1 does not know the argument types yet: the body is whatever JSON value arrived.
-  co_return co_await codec.read_body(&req.argv);
+  if (auto ec = co_await codec.read_body(&req.argv)) {
+    // The frame was consumed whole, so the stream is still in step: only this request failed.
+    if (ec != errc::bad_body) co_return ec;
+    req.h.error = "rpc server: read body err: " + ec.message();
+  }
+  co_return std::error_code{};
 }
 
 void handle_request(Codec& codec, Request& req) {
@@ -100,15 +108,13 @@ asio::awaitable<void> serve_codec(std::shared_ptr<State> state, std::unique_ptr<
   for (;;) {
     auto req = std::make_shared<Request>();
     if (auto ec = co_await read_request(*codec, *req)) {
-      if (ec == errc::bad_body) {
-        // The frame was consumed whole, so the stream is still in step: answer and go on.
-        req->h.error = ec.message();
-        send_response(*codec, req->h, invalid_request);
-        continue;
-      }
       if (ec != asio::error::eof && ec != asio::error::operation_aborted)
         log("rpc server: read request error: " + ec.message());
       break;
+    }
+    if (!req->h.error.empty()) {
+      send_response(*codec, req->h, invalid_request);
+      continue;
     }
     // Like Go's `go server.handleRequest(...)`: handlers run concurrently on the server's executor.
     in_flight.add();

@@ -115,7 +115,7 @@ TEST(Server, BodyThatCannotBeDecodedGetsAnErrorAndTheConnectionGoesOn) {
   auto reply = client.read();
   ASSERT_TRUE(reply) << reply.error().message();
   EXPECT_EQ(reply->header.seq, 3u);
-  EXPECT_EQ(reply->header.error, "cannot decode body");
+  EXPECT_EQ(reply->header.error, "rpc server: read body err: cannot decode body");
   expect_still_served(client, 4);
 }
 
