@@ -97,10 +97,11 @@ asio::awaitable<std::error_code> read_request(Codec& codec, Request& req) {
   co_return std::error_code{};
 }
 
-void handle_request(Codec& codec, Request& req) {
-  log("rpc server: " + req.h.service_method + " seq " + std::to_string(req.h.seq) + " args " + req.argv.dump());
-  req.replyv = "geerpc resp " + std::to_string(req.h.seq);
-  send_response(codec, req.h, req.replyv);
+asio::awaitable<void> handle_request(Codec& codec, std::shared_ptr<Request> req) {
+  log("rpc server: " + req->h.service_method + " seq " + std::to_string(req->h.seq) + " args " + req->argv.dump());
+  req->replyv = "geerpc resp " + std::to_string(req->h.seq);
+  send_response(codec, req->h, req->replyv);
+  co_return;
 }
 
 asio::awaitable<void> serve_codec(std::shared_ptr<State> state, std::unique_ptr<Codec> codec) {
@@ -116,10 +117,11 @@ asio::awaitable<void> serve_codec(std::shared_ptr<State> state, std::unique_ptr<
       send_response(*codec, req->h, invalid_request);
       continue;
     }
-    // Like Go's `go server.handleRequest(...)`: handlers run concurrently on the server's executor.
+    // Go's `go server.handleRequest(...)`: each request is a coroutine of its own, so requests of
+    // one connection are handled concurrently, on the server's executor.
     in_flight.add();
-    asio::post(state->executor, [&codec, &in_flight, req] {
-      handle_request(*codec, *req);
+    asio::co_spawn(state->executor, handle_request(*codec, req), [&in_flight](std::exception_ptr error) {
+      if (error) log("rpc server: a handler ended with an exception");
       in_flight.done();
     });
   }
