@@ -98,7 +98,7 @@ void Client::terminate_calls(const Error& error) {
 void Client::send(const std::shared_ptr<Call>& call) {
   auto seq = register_call(call);
   if (!seq) {
-    call->error = Error(seq.error());
+    call->error = seq.error();
     call->done();
     return;
   }

@@ -23,7 +23,7 @@ inline constexpr int magic_number = 0x3bef5c;
 // Sent once, first, as one line of JSON ending in '\n'; everything after it is frames.
 struct Option {
   int magic_number = geerpc::magic_number;  // marks a geerpc peer
-  Type codec_type = msgpack_type;           // how the rest of the connection is encoded
+  Type codec_type = msgpack_type;  // how the rest of the connection is encoded
 };
 
 void to_json(nlohmann::json& j, const Option& option);

@@ -29,8 +29,8 @@ class Call : public std::enable_shared_from_this<Call> {
  public:
   std::uint64_t seq = 0;
   std::string service_method;  // "Service.Method"
-  Body args;                   // the arguments, already in the codec's value form
-  Error error;                 // set when the call failed; read it after the call is done
+  Body args;  // the arguments, already in the codec's value form
+  Error error;  // set when the call failed; read it after the call is done
 
   bool is_done();
 
@@ -125,7 +125,7 @@ class Client : public std::enable_shared_from_this<Client> {
   std::mutex mutex_;  // guards the four below
   std::uint64_t seq_ = 1;
   std::unordered_map<std::uint64_t, std::shared_ptr<Call>> pending_;
-  bool closing_ = false;   // the user called close()
+  bool closing_ = false;  // the user called close()
   bool shutdown_ = false;  // the connection failed
 };
 

@@ -17,8 +17,8 @@ namespace geerpc {
 
 struct Header {
   std::string service_method;  // "Service.Method"
-  std::uint64_t seq = 0;       // chosen by the client, echoed by the server
-  std::string error;           // empty unless the server failed the call
+  std::uint64_t seq = 0;  // chosen by the client, echoed by the server
+  std::string error;  // empty unless the server failed the call
 };
 
 void to_json(nlohmann::json& j, const Header& header);
