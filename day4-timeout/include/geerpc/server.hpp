@@ -1,0 +1,125 @@
+// The server: the Option handshake, then a loop that reads requests, handles them concurrently
+// and writes the responses back.
+#pragma once
+
+#include <asio/any_io_executor.hpp>
+#include <asio/awaitable.hpp>
+#include <asio/basic_socket_acceptor.hpp>
+#include <asio/thread_pool.hpp>
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+#include "geerpc/codec.hpp"
+#include "geerpc/conn.hpp"
+#include "geerpc/service.hpp"
+
+namespace geerpc {
+
+inline constexpr int magic_number = 0x3bef5c;
+
+// Sent once, first, as one line of JSON ending in '\n'; the server answers with the Option it
+// accepted, also one line, and everything after that is frames.
+struct Option {
+  int magic_number = geerpc::magic_number;  // marks a geerpc peer
+  Type codec_type = msgpack_type;  // how the rest of the connection is encoded
+  // The client's limit for connecting plus the Option exchange; 0 means no limit.
+  std::chrono::milliseconds connect_timeout{10'000};
+  // The server's limit for handling one request of this connection; 0 means no limit.
+  std::chrono::milliseconds handle_timeout{0};
+};
+
+// Go's way of printing a duration: "100ms", "10s", "1.5s".
+std::string format_duration(std::chrono::milliseconds duration);
+
+void to_json(nlohmann::json& j, const Option& option);
+
+// The Option as its wire line, '\n' included.
+std::string option_line(const Option& option);
+// Parses one line (without the '\n') and checks the magic number: errc::bad_option or bad_magic.
+// The timeouts are optional (peers of earlier days do not send them).
+Result<Option> parse_option(std::string_view line);
+
+inline constexpr std::size_t max_option_line = 1024;
+
+struct ServerConfig {
+  std::size_t max_frame_size = default_max_frame_size;
+  // How long stop() lets in-flight requests finish before it closes their connections anyway.
+  std::chrono::milliseconds stop_timeout{5000};
+  // Threads for plain (non-coroutine) methods, which may block: they run here, never on the
+  // threads that do the I/O of every connection.
+  std::size_t handler_threads = 8;
+};
+
+// What find_service found: the service and the method, or the error that says why not.
+struct ServiceMethod {
+  std::shared_ptr<Service> svc;
+  const MethodType* mtype = nullptr;
+  Error error;
+};
+
+using Acceptor = asio::basic_socket_acceptor<asio::generic::stream_protocol>;
+
+// Go's net.Listen: a listener on (network, address); "127.0.0.1:0" picks a free port.
+Result<Acceptor> listen(const asio::any_io_executor& executor, std::string_view network, std::string_view address);
+
+class Server {
+ public:
+  // Connections, handlers and stop() run on `executor` (typically a thread pool).
+  explicit Server(asio::any_io_executor executor, ServerConfig config = {});
+  ~Server();
+
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Go's Register: publishes the service's methods as "Name.Method". A name taken already is
+  // errc::duplicate_service.
+  Error register_service(std::shared_ptr<Service> service);
+  template <class T>
+  Error register_service(T& rcvr) {
+    return register_service(new_service(rcvr));
+  }
+  template <class T>
+  Error register_service(std::shared_ptr<T> rcvr) {
+    return register_service(new_service(std::move(rcvr)));
+  }
+
+  // "Service.Method" -> the service and its method; errc::ill_formed_method, unknown_service or
+  // unknown_method otherwise.
+  ServiceMethod find_service(std::string_view service_method) const;
+
+  const asio::any_io_executor& get_executor() const;
+
+  // Go's Accept: serves every connection the listener accepts, until stop(). Returns at once.
+  void accept(Acceptor listener);
+
+  // Go's ServeConn: the handshake, then requests until the peer leaves or stop(). Returns at once.
+  void serve_conn(Socket socket);
+
+  // Stops accepting, lets in-flight requests finish (at most config.stop_timeout), then closes
+  // every connection. stop() blocks: call it from a thread that is not running the executor.
+  asio::awaitable<void> async_stop();
+  void stop();
+
+  struct State;
+
+ private:
+  std::unique_ptr<asio::thread_pool> handlers_;  // joined last, after the state lets go of it
+  std::shared_ptr<State> state_;
+};
+
+// Go's DefaultServer and its package-level functions: a server with threads of its own.
+Server& default_server();
+template <class T>
+Error register_service(T& rcvr) {
+  return default_server().register_service(rcvr);
+}
+inline void accept(Acceptor listener) {
+  default_server().accept(std::move(listener));
+}
+
+}  // namespace geerpc

@@ -1,0 +1,244 @@
+#include "geerpc/client.hpp"
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/strand.hpp>
+#include <asio/this_coro.hpp>
+#include <asio/use_future.hpp>
+
+namespace geerpc {
+
+bool Call::is_done() {
+  std::lock_guard lock(mutex_);
+  return done_;
+}
+
+void Call::wait() {
+  std::unique_lock lock(mutex_);
+  cv_.wait(lock, [this] { return done_; });
+}
+
+bool Call::wait_until(std::chrono::steady_clock::time_point deadline) {
+  std::unique_lock lock(mutex_);
+  if (deadline == std::chrono::steady_clock::time_point::max()) {  // no deadline: avoid overflowing the clock
+    cv_.wait(lock, [this] { return done_; });
+    return true;
+  }
+  return cv_.wait_until(lock, deadline, [this] { return done_; });
+}
+
+void Call::on_done(std::function<void()> waiter) {
+  {
+    std::lock_guard lock(mutex_);
+    if (!done_) {
+      waiters_.push_back(std::move(waiter));
+      return;
+    }
+  }
+  waiter();
+}
+
+void Call::done() {
+  std::vector<std::function<void()>> waiters;
+  {
+    std::lock_guard lock(mutex_);
+    if (done_) return;
+    done_ = true;
+    waiters.swap(waiters_);
+  }
+  cv_.notify_all();
+  for (auto& waiter : waiters) waiter();
+}
+
+struct Client::Private {};
+
+Client::Client(Private, std::shared_ptr<Codec> codec, Option option)
+    : codec_(std::move(codec)), option_(std::move(option)) {}
+
+Client::~Client() {
+  codec_->conn().close();
+  terminate_calls(Error(errc::shutdown));
+}
+
+asio::awaitable<Result<std::shared_ptr<Client>>> Client::new_client(std::shared_ptr<Conn> conn, Option option) {
+  auto new_codec = find_new_codec_func(option.codec_type);
+  if (!new_codec) co_return new_codec.error();
+  conn->send(option_line(option));
+  // The server answers with the Option it accepted: then we know it speaks geerpc and our codec,
+  // and a server that accepts but never answers is caught by the connect timeout.
+  std::string line;
+  if (auto ec = co_await conn->read_line(line, max_option_line))
+    co_return Error(errc::bad_handshake, "rpc client: handshake failed: " + ec.message());
+  auto accepted = parse_option(line);
+  if (!accepted || accepted->codec_type != option.codec_type)
+    co_return Error(errc::bad_handshake, "rpc client: handshake failed: the server answered " + line);
+  std::shared_ptr<Codec> codec = (*new_codec)(conn);
+  auto client = std::make_shared<Client>(Private{}, codec, option);
+  asio::co_spawn(conn->get_executor(), receive(client, codec), asio::detached);
+  co_return client;
+}
+
+Result<std::uint64_t> Client::register_call(const std::shared_ptr<Call>& call) {
+  std::lock_guard lock(mutex_);
+  if (closing_ || shutdown_) return errc::shutdown;
+  call->seq = seq_++;
+  pending_.emplace(call->seq, call);
+  return call->seq;
+}
+
+std::shared_ptr<Call> Client::remove_call(std::uint64_t seq) {
+  std::lock_guard lock(mutex_);
+  auto it = pending_.find(seq);
+  if (it == pending_.end()) return nullptr;
+  auto call = std::move(it->second);
+  pending_.erase(it);
+  return call;
+}
+
+void Client::terminate_calls(const Error& error) {
+  std::unordered_map<std::uint64_t, std::shared_ptr<Call>> pending;
+  {
+    std::lock_guard lock(mutex_);
+    shutdown_ = true;
+    pending.swap(pending_);
+  }
+  for (auto& [seq, call] : pending) {
+    call->error = error;
+    call->done();
+  }
+}
+
+void Client::send(const std::shared_ptr<Call>& call) {
+  auto seq = register_call(call);
+  if (!seq) {
+    call->error = seq.error();
+    call->done();
+    return;
+  }
+  // If the connection is already gone the bytes are dropped and the receive loop, which is
+  // ending, fails this call with the others.
+  codec_->write({.service_method = call->service_method, .seq = *seq}, call->args);
+}
+
+asio::awaitable<void> Client::receive(std::weak_ptr<Client> weak, std::shared_ptr<Codec> codec) {
+  std::error_code ec;
+  Body body;
+  for (;;) {
+    Header h;
+    if ((ec = co_await codec->read_header(h))) break;
+    auto client = weak.lock();
+    if (!client) co_return;  // the destructor already failed the pending calls
+    auto call = client->remove_call(h.seq);
+    if (!call) {
+      // No such call (it was removed, e.g. cancelled): read the body and drop it.
+      ec = co_await codec->read_body(nullptr);
+    } else if (!h.error.empty()) {
+      call->error = Error(errc::server_error, h.error);
+      ec = co_await codec->read_body(nullptr);
+      call->done();
+    } else {
+      ec = co_await codec->read_body(&body);
+      call->error = ec ? Error(ec, "reading body: " + ec.message()) : call->decode_reply_(body);
+      call->done();
+    }
+    // A body that does not decode costs only its own call: the frame was consumed whole.
+    if (ec && ec != errc::bad_body) break;
+  }
+  if (auto client = weak.lock()) {
+    const bool closing = [&] {
+      std::lock_guard lock(client->mutex_);
+      return client->closing_;
+    }();
+    client->terminate_calls(closing ? Error(errc::shutdown)
+                                    : Error(errc::shutdown, "connection is shut down: " + ec.message()));
+    client->codec_->conn().close();
+  }
+}
+
+Error Client::close() {
+  {
+    std::lock_guard lock(mutex_);
+    if (closing_) return Error(errc::shutdown);
+    closing_ = true;
+  }
+  codec_->conn().close();  // the receive loop wakes with an error and fails what is pending
+  return {};
+}
+
+void Client::cancel_call(const Call& call, Error error) {
+  auto removed = remove_call(call.seq);
+  if (!removed) return;  // done already, or the receive loop is completing it right now
+  removed->error = std::move(error);
+  removed->done();
+}
+
+std::size_t Client::pending_count() {
+  std::lock_guard lock(mutex_);
+  return pending_.size();
+}
+
+bool Client::is_available() {
+  std::lock_guard lock(mutex_);
+  return !shutdown_ && !closing_;
+}
+
+namespace {
+
+// Go's dialTimeout, run on the new connection's strand: connect, then new_client. When the timer
+// fires first it closes the socket, which cuts short whichever step is in progress; the timer
+// and the steps share the strand, so they never race.
+asio::awaitable<Result<std::shared_ptr<Client>>> dial_on_strand(Endpoint endpoint, Option option) {
+  const auto executor = co_await asio::this_coro::executor;
+  auto socket = std::make_shared<Socket>(executor);
+  auto cut_short = std::make_shared<std::function<void()>>([socket] {
+    std::error_code ignored;
+    socket->close(ignored);
+  });
+  auto expired = std::make_shared<bool>(false);
+  asio::steady_timer timer(executor);
+  if (option.connect_timeout.count() > 0) {
+    timer.expires_after(option.connect_timeout);
+    timer.async_wait([cut_short, expired](std::error_code ec) {
+      if (ec || !*cut_short) return;
+      *expired = true;
+      (*cut_short)();
+    });
+  }
+  Result<std::shared_ptr<Client>> result = Error(errc::connect_timeout);
+  if (auto [ec] = co_await socket->async_connect(endpoint, use_nothrow); ec) {
+    result = Error(ec);
+  } else {
+    std::error_code ignored;
+    socket->set_option(asio::ip::tcp::no_delay(true), ignored);
+    auto conn = std::make_shared<Conn>(std::move(*socket));
+    *cut_short = [conn] { conn->close(); };
+    result = co_await Client::new_client(conn, option);
+  }
+  *cut_short = nullptr;  // from here on the timer has nothing to cut short
+  timer.cancel();
+  if (*expired)
+    co_return Error(errc::connect_timeout,
+                    "rpc client: connect timeout: expect within " + format_duration(option.connect_timeout));
+  co_return result;
+}
+
+}  // namespace
+
+asio::awaitable<Result<std::shared_ptr<Client>>> async_dial(std::string network, std::string address, Option option) {
+  auto endpoint = resolve(network, address);
+  if (!endpoint) co_return endpoint.error();
+  auto strand = asio::make_strand(co_await asio::this_coro::executor);
+  co_return co_await asio::co_spawn(strand, dial_on_strand(std::move(*endpoint), std::move(option)),
+                                    asio::use_awaitable);
+}
+
+Result<std::shared_ptr<Client>> dial(const asio::any_io_executor& executor, std::string_view network,
+                                     std::string_view address, Option option) {
+  return asio::co_spawn(executor, async_dial(std::string(network), std::string(address), std::move(option)),
+                        asio::use_future)
+      .get();
+}
+
+}  // namespace geerpc

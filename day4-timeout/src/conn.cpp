@@ -1,0 +1,201 @@
+#include "geerpc/conn.hpp"
+
+#include <algorithm>
+#include <asio/bind_cancellation_slot.hpp>
+#include <asio/bind_executor.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/post.hpp>
+#include <asio/write.hpp>
+#include <cstring>
+
+#include "geerpc/error.hpp"
+
+namespace geerpc {
+namespace {
+
+// Small enough that 10,000 idle connections stay cheap, big enough to take many small messages
+// per read. Larger frames grow the buffer; it shrinks back once they are consumed.
+constexpr std::size_t initial_capacity = 4096;
+
+}  // namespace
+
+Result<Endpoint> resolve(std::string_view network, std::string_view address) {
+  if (network != "tcp") return errc::bad_address;
+  const auto colon = address.rfind(':');
+  if (colon == std::string_view::npos) return errc::bad_address;
+  std::string host(address.substr(0, colon));
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.empty()) host = "0.0.0.0";
+  if (host == "localhost") host = "127.0.0.1";
+  unsigned port = 0;
+  const auto port_text = address.substr(colon + 1);
+  if (port_text.empty() || port_text.size() > 5) return errc::bad_address;
+  for (char c : port_text) {
+    if (c < '0' || c > '9') return errc::bad_address;
+    port = port * 10 + static_cast<unsigned>(c - '0');
+  }
+  std::error_code ec;
+  const auto ip = asio::ip::make_address(host, ec);
+  if (ec || port > 65535) return errc::bad_address;
+  return Endpoint(asio::ip::tcp::endpoint(ip, static_cast<unsigned short>(port)));
+}
+
+std::string to_string(const Endpoint& endpoint) {
+  asio::ip::tcp::endpoint tcp;
+  if (endpoint.size() > tcp.capacity()) return "?";
+  std::memcpy(tcp.data(), endpoint.data(), endpoint.size());
+  tcp.resize(endpoint.size());
+  const auto ip = tcp.address();
+  return (ip.is_v6() ? "[" + ip.to_string() + "]" : ip.to_string()) + ":" + std::to_string(tcp.port());
+}
+
+Conn::Conn(Socket socket, std::size_t max_frame_size) : socket_(std::move(socket)), max_frame_size_(max_frame_size) {}
+
+void Conn::append_length(std::string& out, std::size_t size) {
+  const auto n = static_cast<std::uint32_t>(size);
+  const char bytes[4] = {static_cast<char>(n >> 24), static_cast<char>(n >> 16), static_cast<char>(n >> 8),
+                         static_cast<char>(n)};
+  out.append(bytes, 4);
+}
+
+asio::awaitable<std::error_code> Conn::fill(std::size_t need) {
+  if (begin_ == end_) {
+    begin_ = end_ = 0;
+    // A big frame grew the buffer; give the memory back once it has been consumed (not earlier:
+    // the last frame's view points into it until this next read).
+    if (capacity_ > 16 * initial_capacity) {
+      buffer_.reset();
+      capacity_ = 0;
+    }
+  }
+  while (end_ - begin_ < need) {
+    const std::size_t have = end_ - begin_;
+    if (capacity_ - begin_ < need) {
+      // Not enough room after begin_: move what is buffered to the front, growing if needed.
+      const std::size_t capacity = std::max({initial_capacity, need, capacity_ < need ? capacity_ * 2 : capacity_});
+      if (capacity != capacity_) {
+        auto bigger = std::make_unique_for_overwrite<char[]>(capacity);
+        if (have) std::memcpy(bigger.get(), buffer_.get() + begin_, have);
+        buffer_ = std::move(bigger);
+        capacity_ = capacity;
+      } else if (have) {
+        std::memmove(buffer_.get(), buffer_.get() + begin_, have);
+      }
+      begin_ = 0;
+      end_ = have;
+    }
+    if (read_cancelled_) co_return asio::error::operation_aborted;
+    auto [ec, n] = co_await socket_.async_read_some(asio::buffer(buffer_.get() + end_, capacity_ - end_),
+                                                    asio::bind_cancellation_slot(read_cancel_.slot(), use_nothrow));
+    if (ec == asio::error::eof && have > 0) co_return errc::truncated_frame;
+    if (ec) co_return ec;
+    end_ += n;
+  }
+  co_return std::error_code{};
+}
+
+asio::awaitable<std::error_code> Conn::read_line(std::string& line, std::size_t max_length) {
+  std::size_t scanned = 0;
+  for (;;) {
+    const char* start = buffer_.get() + begin_;
+    const std::size_t unscanned = end_ - begin_ - scanned;
+    const auto* newline = unscanned ? static_cast<const char*>(std::memchr(start + scanned, '\n', unscanned)) : nullptr;
+    if (newline) {
+      line.assign(start, newline);
+      begin_ += static_cast<std::size_t>(newline - start) + 1;
+      co_return std::error_code{};
+    }
+    scanned = end_ - begin_;
+    if (scanned >= max_length) co_return errc::frame_too_large;
+    if (auto ec = co_await fill(scanned + 1)) co_return ec;
+  }
+}
+
+asio::awaitable<std::error_code> Conn::read_frame(std::string_view& frame) {
+  if (auto ec = co_await fill(4)) co_return ec;
+  const auto* p = reinterpret_cast<const unsigned char*>(buffer_.get() + begin_);
+  const std::size_t size = std::size_t{p[0]} << 24 | std::size_t{p[1]} << 16 | std::size_t{p[2]} << 8 | p[3];
+  if (size > max_frame_size_) co_return errc::frame_too_large;
+  if (auto ec = co_await fill(4 + size)) co_return ec == asio::error::eof ? errc::truncated_frame : ec;
+  frame = {buffer_.get() + begin_ + 4, size};
+  begin_ += 4 + size;
+  co_return std::error_code{};
+}
+
+void Conn::send(std::string_view bytes) {
+  std::lock_guard lock(mutex_);
+  if (closed_ || close_when_flushed_) return;
+  pending_.append(bytes);
+  if (!write_active_) {
+    write_active_ = true;
+    // Posted, not dispatched: a reader that handles several buffered requests queues all their
+    // responses before the first write starts, so they share one write.
+    asio::post(socket_.get_executor(), [self = shared_from_this()] { self->start_write(); });
+  }
+}
+
+void Conn::start_write() {
+  {
+    std::lock_guard lock(mutex_);
+    if (closed_) return;
+    if (pending_.empty()) {
+      write_active_ = false;
+      if (close_when_flushed_) {
+        closed_ = true;
+        std::error_code ignored;
+        socket_.shutdown(Socket::shutdown_both, ignored);
+        socket_.close(ignored);
+      }
+      return;
+    }
+    writing_.swap(pending_);
+    pending_.clear();
+  }
+  asio::async_write(
+      socket_, asio::buffer(writing_),
+      asio::bind_executor(socket_.get_executor(),
+                          [self = shared_from_this()](std::error_code ec, std::size_t) { self->on_written(ec); }));
+}
+
+void Conn::on_written(std::error_code ec) {
+  writing_.clear();
+  if (ec) {
+    // The peer is gone: closing also wakes the reader, which then ends the connection.
+    close();
+    return;
+  }
+  start_write();
+}
+
+void Conn::cancel_read() {
+  asio::post(socket_.get_executor(), [self = shared_from_this()] {
+    self->read_cancelled_ = true;
+    self->read_cancel_.emit(asio::cancellation_type::terminal);
+  });
+}
+
+void Conn::close_after_flush() {
+  std::lock_guard lock(mutex_);
+  if (closed_ || close_when_flushed_) return;
+  close_when_flushed_ = true;
+  if (!write_active_) {
+    write_active_ = true;
+    asio::post(socket_.get_executor(), [self = shared_from_this()] { self->start_write(); });
+  }
+}
+
+void Conn::close() {
+  {
+    std::lock_guard lock(mutex_);
+    if (closed_) return;
+    closed_ = true;
+    pending_.clear();
+  }
+  asio::post(socket_.get_executor(), [self = shared_from_this()] {
+    std::error_code ignored;
+    self->socket_.shutdown(Socket::shutdown_both, ignored);
+    self->socket_.close(ignored);
+  });
+}
+
+}  // namespace geerpc

@@ -1,0 +1,373 @@
+#include "geerpc/server.hpp"
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/strand.hpp>
+#include <asio/use_future.hpp>
+#include <atomic>
+#include <mutex>
+#include <set>
+#include <shared_mutex>
+#include <sstream>
+#include <vector>
+
+#include "geerpc/log.hpp"
+#include "geerpc/sync.hpp"
+
+namespace geerpc {
+
+void to_json(nlohmann::json& j, const Option& option) {
+  j = nlohmann::json{{"magic_number", option.magic_number},
+                     {"codec_type", option.codec_type},
+                     {"connect_timeout_ms", option.connect_timeout.count()},
+                     {"handle_timeout_ms", option.handle_timeout.count()}};
+}
+
+std::string format_duration(std::chrono::milliseconds duration) {
+  const auto ms = duration.count();
+  if (ms < 1000 && ms > -1000) return std::to_string(ms) + "ms";
+  std::string seconds = std::to_string(ms / 1000);
+  if (ms % 1000) {
+    std::string fraction = std::to_string(1000 + std::abs(ms % 1000)).substr(1);
+    while (fraction.back() == '0') fraction.pop_back();
+    seconds += "." + fraction;
+  }
+  return seconds + "s";
+}
+
+std::string option_line(const Option& option) {
+  return nlohmann::json(option).dump() + '\n';
+}
+
+Result<Option> parse_option(std::string_view line) {
+  Option option;
+  try {
+    const auto j = nlohmann::json::parse(line);
+    j.at("magic_number").get_to(option.magic_number);
+    j.at("codec_type").get_to(option.codec_type);
+    for (auto [key, field] : {std::pair{"connect_timeout_ms", &option.connect_timeout},
+                              std::pair{"handle_timeout_ms", &option.handle_timeout}}) {
+      if (!j.contains(key)) continue;
+      const auto ms = j.at(key).get<std::int64_t>();
+      if (ms < 0) return errc::bad_option;
+      *field = std::chrono::milliseconds(ms);
+    }
+  } catch (const nlohmann::json::exception&) {
+    return errc::bad_option;
+  }
+  if (option.magic_number != magic_number) return errc::bad_magic;
+  return option;
+}
+
+Result<Acceptor> listen(const asio::any_io_executor& executor, std::string_view network, std::string_view address) {
+  auto endpoint = resolve(network, address);
+  if (!endpoint) return endpoint.error();
+  Acceptor acceptor(executor);
+  std::error_code ec;
+  acceptor.open(endpoint->protocol(), ec);
+  if (!ec) acceptor.set_option(Acceptor::reuse_address(true), ec);
+  if (!ec) acceptor.bind(*endpoint, ec);
+  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return ec;
+  return acceptor;
+}
+
+struct Server::State : std::enable_shared_from_this<State> {
+  State(asio::any_io_executor ex, asio::any_io_executor handler_ex, ServerConfig cfg)
+      : executor(std::move(ex)), handlers(std::move(handler_ex)), config(cfg) {}
+
+  asio::any_io_executor executor;
+  asio::any_io_executor handlers;  // where plain methods run
+  const ServerConfig config;
+
+  mutable std::shared_mutex services_mutex;  // read on every request, written at registration
+  std::map<std::string, std::shared_ptr<Service>, std::less<>> service_map;
+
+  std::mutex mutex;  // guards the three members below
+  bool stopping = false;
+  std::vector<std::shared_ptr<Acceptor>> listeners;
+  std::set<std::shared_ptr<Conn>> conns;
+
+  WaitGroup serving;  // one count per connection being served
+};
+
+namespace {
+
+using State = Server::State;
+
+struct Request {
+  Header h;
+  Value argv, replyv;  // of the method's own argument and reply types
+  std::shared_ptr<Service> svc;
+  const MethodType* mtype = nullptr;
+};
+
+ServiceMethod find_service(const State& state, std::string_view service_method) {
+  const auto dot = service_method.rfind('.');
+  if (dot == std::string_view::npos)
+    return {.error = Error(errc::ill_formed_method,
+                           "rpc server: service/method request ill-formed: " + std::string(service_method))};
+  const auto service_name = service_method.substr(0, dot);
+  const auto method_name = service_method.substr(dot + 1);
+  std::shared_ptr<Service> svc;
+  {
+    std::shared_lock lock(state.services_mutex);
+    if (auto it = state.service_map.find(service_name); it != state.service_map.end()) svc = it->second;
+  }
+  if (!svc)
+    return {.error = Error(errc::unknown_service, "rpc server: can't find service " + std::string(service_name))};
+  const auto it = svc->method.find(method_name);
+  if (it == svc->method.end())
+    return {.error = Error(errc::unknown_method, "rpc server: can't find method " + std::string(method_name))};
+  return {.svc = std::move(svc), .mtype = it->second.get()};
+}
+
+// Go's invalidRequest: the body that goes with an error response.
+const Body invalid_request = nullptr;
+
+void send_response(Codec& codec, const Header& h, const Body& body) {
+  // The connection's outbox keeps whole messages apart; no `sending` mutex is needed here.
+  codec.write(h, body);
+}
+
+// Go's readRequest. An error returned here ends the connection; a failure that belongs to this
+// request alone goes into req.h.error, and the request is answered with it.
+asio::awaitable<std::error_code> read_request(const State& state, Codec& codec, Request& req) {
+  if (auto ec = co_await codec.read_header(req.h)) co_return ec;
+  req.h.error.clear();  // requests carry no error; whatever a client put there is ignored
+  auto found = find_service(state, req.h.service_method);
+  if (found.error) {
+    req.h.error = found.error.message();
+    co_return co_await codec.read_body(nullptr);  // keep the stream in step (Go forgets this)
+  }
+  req.svc = std::move(found.svc);
+  req.mtype = found.mtype;
+  req.argv = req.mtype->new_argv();
+  req.replyv = req.mtype->new_replyv();
+  Body body;
+  if (auto ec = co_await codec.read_body(&body)) {
+    // The frame was consumed whole, so the stream is still in step: only this request failed.
+    if (ec != errc::bad_body) co_return ec;
+    req.h.error = "rpc server: read body err: " + ec.message();
+  } else if (auto err = req.mtype->decode_argv(body, req.argv.get())) {
+    req.h.error = "rpc server: read argv err: " + err.message();
+  }
+  co_return std::error_code{};
+}
+
+// GeeRPC's called/sent phases become one flag: the method's result and the handle timeout race
+// to answer, the first to set `answered` sends, and the other is dropped.
+asio::awaitable<void> handle_request(Codec& codec, std::shared_ptr<Request> req,
+                                     std::shared_ptr<std::atomic<bool>> answered) {
+  auto err = co_await req->svc->call(*req->mtype, req->argv, req->replyv);
+  if (answered->exchange(true)) co_return;  // too late: the timeout was answered already
+  if (err) {
+    req->h.error = err.message();
+    send_response(codec, req->h, invalid_request);
+    co_return;
+  }
+  send_response(codec, req->h, req->mtype->encode_replyv(req->replyv.get()));
+}
+
+asio::awaitable<void> serve_codec(std::shared_ptr<State> state, std::unique_ptr<Codec> codec,
+                                  std::chrono::milliseconds handle_timeout) {
+  WaitGroup in_flight;
+  for (;;) {
+    auto req = std::make_shared<Request>();
+    if (auto ec = co_await read_request(*state, *codec, *req)) {
+      if (ec != asio::error::eof && ec != asio::error::operation_aborted)
+        log("rpc server: read request error: " + ec.message());
+      break;
+    }
+    if (!req->h.error.empty()) {
+      send_response(*codec, req->h, invalid_request);
+      continue;
+    }
+    // Go's `go server.handleRequest(...)`: each request is a coroutine of its own, so requests of
+    // one connection are handled concurrently. A coroutine method runs on the connection's strand
+    // (it suspends instead of blocking); a plain method may block, so it runs on the handler pool.
+    in_flight.add();
+    auto answered = std::make_shared<std::atomic<bool>>(false);
+    std::shared_ptr<asio::steady_timer> timeout;
+    if (handle_timeout.count() > 0) {
+      timeout = std::make_shared<asio::steady_timer>(codec->conn().get_executor(), handle_timeout);
+      // `codec` is touched only by the winner of the race; while the method runs it is alive.
+      timeout->async_wait([&codec, req, answered, handle_timeout](std::error_code ec) {
+        if (ec || answered->exchange(true)) return;
+        send_response(*codec,
+                      {.service_method = req->h.service_method,
+                       .seq = req->h.seq,
+                       .error = "rpc server: request handle timeout: expect within " + format_duration(handle_timeout)},
+                      invalid_request);
+      });
+    }
+    const auto& where = req->mtype->is_coroutine ? codec->conn().get_executor() : state->handlers;
+    asio::co_spawn(where, handle_request(*codec, req, answered), [&in_flight, timeout](std::exception_ptr error) {
+      if (error) log("rpc server: a handler ended with an exception");
+      // A method that outlived its timeout still ends here, harmlessly: its result was dropped.
+      if (timeout) asio::post(timeout->get_executor(), [timeout] { timeout->cancel(); });
+      in_flight.done();
+    });
+  }
+  co_await in_flight.wait_until(std::chrono::steady_clock::time_point::max());
+  codec->close();
+}
+
+asio::awaitable<void> serve_conn(std::shared_ptr<State> state, std::shared_ptr<Conn> conn) {
+  std::string line;
+  if (auto ec = co_await conn->read_line(line, max_option_line)) {
+    if (ec != asio::error::eof && ec != asio::error::operation_aborted)
+      log("rpc server: options error: " + ec.message());
+    conn->close();
+    co_return;
+  }
+  auto option = parse_option(line);
+  if (!option) {
+    log("rpc server: options error: " + option.error().message());
+    conn->close();
+    co_return;
+  }
+  auto new_codec = find_new_codec_func(option->codec_type);
+  if (!new_codec) {
+    log("rpc server: invalid codec type " + option->codec_type);
+    conn->close();
+    co_return;
+  }
+  conn->send(option_line(*option));  // the handshake's answer: this server speaks geerpc and that codec
+  co_await serve_codec(state, (*new_codec)(conn), option->handle_timeout);
+}
+
+void start_serving(const std::shared_ptr<State>& state, Socket socket) {
+  auto conn = std::make_shared<Conn>(std::move(socket), state->config.max_frame_size);
+  {
+    std::lock_guard lock(state->mutex);
+    if (state->stopping) {
+      conn->close();
+      return;
+    }
+    state->conns.insert(conn);
+    state->serving.add();
+  }
+  asio::co_spawn(conn->get_executor(), serve_conn(state, conn), [state, conn](std::exception_ptr error) {
+    if (error) log("rpc server: connection ended by an exception");
+    conn->close();
+    {
+      std::lock_guard lock(state->mutex);
+      state->conns.erase(conn);
+    }
+    state->serving.done();
+  });
+}
+
+asio::awaitable<void> accept_loop(std::shared_ptr<State> state, std::shared_ptr<Acceptor> listener) {
+  for (;;) {
+    // Each connection gets its own strand: its reader, writer and cancellation never race.
+    auto [ec, socket] =
+        co_await listener->async_accept(asio::any_io_executor(asio::make_strand(state->executor)), use_nothrow);
+    if (ec == asio::error::operation_aborted || !listener->is_open()) co_return;
+    if (ec) {
+      // Out of descriptors and the like: back off instead of spinning on the error.
+      log("rpc server: accept error: " + ec.message());
+      asio::steady_timer pause(state->executor, std::chrono::milliseconds(50));
+      co_await pause.async_wait(use_nothrow);
+      continue;
+    }
+    std::error_code ignored;
+    socket.set_option(asio::ip::tcp::no_delay(true), ignored);  // fails harmlessly on non-TCP
+    start_serving(state, std::move(socket));
+  }
+}
+
+asio::awaitable<void> stop_on_strand(std::shared_ptr<State> state) {
+  std::vector<std::shared_ptr<Acceptor>> listeners;
+  std::vector<std::shared_ptr<Conn>> conns;
+  {
+    std::lock_guard lock(state->mutex);
+    state->stopping = true;
+    listeners.swap(state->listeners);
+    conns.assign(state->conns.begin(), state->conns.end());
+  }
+  for (auto& listener : listeners)
+    asio::post(listener->get_executor(), [listener] {
+      std::error_code ignored;
+      listener->close(ignored);
+    });
+  // Reading stops; requests already read finish and their responses are flushed.
+  for (auto& conn : conns) conn->cancel_read();
+  const auto deadline = std::chrono::steady_clock::now() + state->config.stop_timeout;
+  if (co_await state->serving.wait_until(deadline)) co_return;
+  log("rpc server: stop timeout, closing connections with requests still in flight");
+  {
+    std::lock_guard lock(state->mutex);
+    conns.assign(state->conns.begin(), state->conns.end());
+  }
+  for (auto& conn : conns) conn->close();
+}
+
+}  // namespace
+
+Server::Server(asio::any_io_executor executor, ServerConfig config)
+    : handlers_(std::make_unique<asio::thread_pool>(config.handler_threads)),
+      state_(std::make_shared<State>(std::move(executor), handlers_->get_executor(), config)) {}
+
+Server::~Server() {
+  // Must not block (the executor may already be gone): close everything without waiting.
+  std::lock_guard lock(state_->mutex);
+  state_->stopping = true;
+  for (auto& listener : state_->listeners)
+    asio::post(listener->get_executor(), [listener] {
+      std::error_code ignored;
+      listener->close(ignored);
+    });
+  for (auto& conn : state_->conns) conn->close();
+}
+
+Error Server::register_service(std::shared_ptr<Service> service) {
+  std::unique_lock lock(state_->services_mutex);
+  const std::string name = service->name;
+  if (!state_->service_map.emplace(name, std::move(service)).second)
+    return Error(errc::duplicate_service, "rpc: service already defined: " + name);
+  return {};
+}
+
+ServiceMethod Server::find_service(std::string_view service_method) const {
+  return geerpc::find_service(*state_, service_method);
+}
+
+const asio::any_io_executor& Server::get_executor() const {
+  return state_->executor;
+}
+
+Server& default_server() {
+  static asio::thread_pool io(2);
+  static Server server(io.get_executor());
+  return server;
+}
+
+void Server::accept(Acceptor listener) {
+  auto shared = std::make_shared<Acceptor>(std::move(listener));
+  {
+    std::lock_guard lock(state_->mutex);
+    if (state_->stopping) return;
+    state_->listeners.push_back(shared);
+  }
+  asio::co_spawn(shared->get_executor(), accept_loop(state_, shared), asio::detached);
+}
+
+void Server::serve_conn(Socket socket) {
+  start_serving(state_, std::move(socket));
+}
+
+asio::awaitable<void> Server::async_stop() {
+  // WaitGroup waits belong on a strand.
+  co_await asio::co_spawn(asio::make_strand(state_->executor), stop_on_strand(state_), asio::use_awaitable);
+}
+
+void Server::stop() {
+  asio::co_spawn(asio::make_strand(state_->executor), stop_on_strand(state_), asio::use_future).get();
+}
+
+}  // namespace geerpc
