@@ -49,7 +49,30 @@ std::string to_string(const Endpoint& endpoint) {
   return (ip.is_v6() ? "[" + ip.to_string() + "]" : ip.to_string()) + ":" + std::to_string(tcp.port());
 }
 
-Conn::Conn(Socket socket, std::size_t max_frame_size) : socket_(std::move(socket)), max_frame_size_(max_frame_size) {}
+Conn::Conn(Socket socket, std::size_t max_frame_size, std::chrono::milliseconds frame_timeout)
+    : socket_(std::move(socket)),
+      max_frame_size_(max_frame_size),
+      frame_timeout_(frame_timeout),
+      frame_timer_(socket_.get_executor()),
+      writable_timer_(socket_.get_executor()) {}
+
+void Conn::arm_frame_timer() {
+  if (frame_timer_armed_ || frame_timeout_.count() <= 0) return;
+  frame_timer_armed_ = true;
+  frame_timer_.expires_after(frame_timeout_);
+  frame_timer_.async_wait([self = shared_from_this(), generation = frame_timer_generation_](std::error_code ec) {
+    if (ec || generation != self->frame_timer_generation_) return;
+    self->frame_timed_out_ = true;
+    self->close();  // the pending read fails, and fill reports errc::frame_timeout
+  });
+}
+
+void Conn::disarm_frame_timer() {
+  if (!frame_timer_armed_) return;
+  frame_timer_armed_ = false;
+  ++frame_timer_generation_;
+  frame_timer_.cancel();
+}
 
 void Conn::append_length(std::string& out, std::size_t size) {
   const auto n = static_cast<std::uint32_t>(size);
@@ -85,12 +108,18 @@ asio::awaitable<std::error_code> Conn::fill(std::size_t need) {
       end_ = have;
     }
     if (read_cancelled_) co_return asio::error::operation_aborted;
+    // Only a frame that has started is timed: an idle connection may wait for as long as it likes.
+    if (have > 0) arm_frame_timer();
     auto [ec, n] = co_await socket_.async_read_some(asio::buffer(buffer_.get() + end_, capacity_ - end_),
                                                     asio::bind_cancellation_slot(read_cancel_.slot(), use_nothrow));
-    if (ec == asio::error::eof && have > 0) co_return errc::truncated_frame;
-    if (ec) co_return ec;
+    if (frame_timed_out_) co_return errc::frame_timeout;
+    if (ec) {
+      disarm_frame_timer();
+      co_return ec == asio::error::eof&& have > 0 ? make_error_code(errc::truncated_frame) : ec;
+    }
     end_ += n;
   }
+  disarm_frame_timer();
   co_return std::error_code{};
 }
 
@@ -126,6 +155,7 @@ void Conn::send(std::string_view bytes) {
   std::lock_guard lock(mutex_);
   if (closed_ || close_when_flushed_) return;
   pending_.append(bytes);
+  unsent_ += bytes.size();
   if (!write_active_) {
     write_active_ = true;
     // Posted, not dispatched: a reader that handles several buffered requests queues all their
@@ -145,6 +175,8 @@ void Conn::start_write() {
         std::error_code ignored;
         socket_.shutdown(Socket::shutdown_both, ignored);
         socket_.close(ignored);
+        disarm_frame_timer();
+        writable_timer_.cancel();
       }
       return;
     }
@@ -158,13 +190,31 @@ void Conn::start_write() {
 }
 
 void Conn::on_written(std::error_code ec) {
+  {
+    std::lock_guard lock(mutex_);
+    unsent_ -= writing_.size();
+  }
   writing_.clear();
+  if (writable_waiting_) writable_timer_.cancel();
   if (ec) {
     // The peer is gone: closing also wakes the reader, which then ends the connection.
     close();
     return;
   }
   start_write();
+}
+
+asio::awaitable<void> Conn::wait_writable(std::size_t limit) {
+  for (;;) {
+    {
+      std::lock_guard lock(mutex_);
+      if (closed_ || unsent_ <= limit) co_return;
+    }
+    writable_waiting_ = true;
+    writable_timer_.expires_at(std::chrono::steady_clock::time_point::max());
+    co_await writable_timer_.async_wait(use_nothrow);  // on_written and close cancel it
+    writable_waiting_ = false;
+  }
 }
 
 void Conn::cancel_read() {
@@ -189,12 +239,15 @@ void Conn::close() {
     std::lock_guard lock(mutex_);
     if (closed_) return;
     closed_ = true;
+    unsent_ -= pending_.size();
     pending_.clear();
   }
   asio::post(socket_.get_executor(), [self = shared_from_this()] {
     std::error_code ignored;
     self->socket_.shutdown(Socket::shutdown_both, ignored);
     self->socket_.close(ignored);
+    self->disarm_frame_timer();
+    self->writable_timer_.cancel();
   });
 }
 

@@ -1,5 +1,6 @@
 #include "geerpc/sync.hpp"
 
+#include <algorithm>
 #include <asio/post.hpp>
 #include <asio/this_coro.hpp>
 
@@ -13,27 +14,45 @@ void WaitGroup::add(int n) {
 }
 
 void WaitGroup::done() {
-  std::vector<std::shared_ptr<asio::steady_timer>> waiters;
+  std::vector<std::shared_ptr<asio::steady_timer>> wake;
   {
     std::lock_guard lock(mutex_);
-    if (--count_ > 0) return;
-    waiters.swap(waiters_);
+    --count_;
+    if (waiters_.empty()) return;
+    std::erase_if(waiters_, [&](const Waiter& w) {
+      if (count_ >= w.below) return false;
+      wake.push_back(w.timer);
+      return true;
+    });
   }
   // Timers are not thread-safe: the cancel that wakes a waiter runs on the waiter's executor.
-  for (auto& timer : waiters) asio::post(timer->get_executor(), [timer] { timer->cancel(); });
+  for (auto& timer : wake) asio::post(timer->get_executor(), [timer] { timer->cancel(); });
 }
 
-asio::awaitable<bool> WaitGroup::wait_until(std::chrono::steady_clock::time_point deadline) {
-  auto timer = std::make_shared<asio::steady_timer>(co_await asio::this_coro::executor, deadline);
+asio::awaitable<bool> WaitGroup::wait_for(long below, std::chrono::steady_clock::time_point deadline) {
+  const auto executor = co_await asio::this_coro::executor;
+  auto timer = std::make_shared<asio::steady_timer>(executor, deadline);
   {
     std::lock_guard lock(mutex_);
-    if (count_ <= 0) co_return true;
-    waiters_.push_back(timer);
+    if (count_ < below) co_return true;
+    waiters_.push_back({below, timer});
   }
   co_await timer->async_wait(use_nothrow);
   std::lock_guard lock(mutex_);
-  std::erase(waiters_, timer);
-  co_return count_ <= 0;
+  std::erase_if(waiters_, [&](const Waiter& w) { return w.timer == timer; });
+  co_return count_ < below;
+}
+
+asio::awaitable<bool> WaitGroup::wait_until(std::chrono::steady_clock::time_point deadline) {
+  return wait_for(1, deadline);
+}
+
+asio::awaitable<void> WaitGroup::wait_below(long limit) {
+  // One statement per co_await: GCC 12 mis-compiles some co_await inside larger expressions.
+  for (;;) {
+    const bool below = co_await wait_for(limit, std::chrono::steady_clock::time_point::max());
+    if (below) co_return;
+  }
 }
 
 }  // namespace geerpc

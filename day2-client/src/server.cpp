@@ -107,6 +107,10 @@ asio::awaitable<void> handle_request(Codec& codec, std::shared_ptr<Request> req)
 asio::awaitable<void> serve_codec(std::shared_ptr<State> state, std::unique_ptr<Codec> codec) {
   WaitGroup in_flight;
   for (;;) {
+    // Back-pressure: a connection at its limits is not read until it drains, so its memory
+    // stays bounded however fast its client sends.
+    co_await in_flight.wait_below(static_cast<long>(state->config.max_in_flight));
+    co_await codec->conn().wait_writable(state->config.max_unsent_bytes);
     auto req = std::make_shared<Request>();
     if (auto ec = co_await read_request(*codec, *req)) {
       if (ec != asio::error::eof && ec != asio::error::operation_aborted)
@@ -153,7 +157,7 @@ asio::awaitable<void> serve_conn(std::shared_ptr<State> state, std::shared_ptr<C
 }
 
 void start_serving(const std::shared_ptr<State>& state, Socket socket) {
-  auto conn = std::make_shared<Conn>(std::move(socket), state->config.max_frame_size);
+  auto conn = std::make_shared<Conn>(std::move(socket), state->config.max_frame_size, state->config.frame_timeout);
   {
     std::lock_guard lock(state->mutex);
     if (state->stopping) {

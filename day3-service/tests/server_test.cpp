@@ -101,6 +101,20 @@ TEST_F(BadPeerTest, ConnectionClosedMidFrameClosesOnlyThatConnection) {
   expect_still_served(good, 2);
 }
 
+TEST(Server, AClientThatSendsHalfAFrameAndGoesSilentIsDropped) {
+  LogCapture log;
+  TestServer ts({.frame_timeout = 100ms});
+  HandClient good(ts.pool.get_executor(), ts.endpoint);
+  good.send_option();
+  expect_still_served(good, 1);
+  HandClient silent(ts.pool.get_executor(), ts.endpoint);
+  silent.send_option();
+  silent.send_raw(std::string("\0\0\0\x40half", 8));  // 64 bytes announced, 4 sent, then nothing
+  EXPECT_FALSE(silent.read()) << "the server kept a connection whose frame never completed";
+  EXPECT_TRUE(log.contains("timed out waiting for the rest of a frame"));
+  expect_still_served(good, 2);  // idle between frames is not a timeout
+}
+
 TEST(Server, BodyThatCannotBeDecodedGetsAnErrorAndTheConnectionGoesOn) {
   TestServer ts;
   HandClient client(ts.pool.get_executor(), ts.endpoint, json_type);

@@ -16,6 +16,7 @@ class category final : public std::error_category {
       case errc::bad_body: return "cannot decode body";
       case errc::bad_address: return "unsupported network or malformed address";
       case errc::truncated_frame: return "connection closed in the middle of a frame";
+      case errc::frame_timeout: return "timed out waiting for the rest of a frame";
       case errc::shutdown: return "connection is shut down";
       case errc::server_error: return "the server reported an error";
       case errc::ill_formed_method: return "service/method request ill-formed";

@@ -1,5 +1,6 @@
 #include <latch>
 #include <map>
+#include <semaphore>
 #include <stdexcept>
 #include <thread>
 
@@ -105,12 +106,14 @@ struct Calc {
   }
   // A plain method that blocks its thread until the test releases it.
   Error Block(Args args, int* reply) {
+    blocked.release();
     release.wait();
     *reply = args.num1 + args.num2;
     return {};
   }
   WaitGroup gate;
   std::latch release{1};
+  std::counting_semaphore<1000> blocked{0};  // one release per Block that has started
 };
 GEERPC_SERVICE(Calc, Divide, Throw, Slow, Block)
 
@@ -195,6 +198,31 @@ TEST_P(EndToEnd, APlainMethodThatBlocksDoesNotStallOtherConnections) {
   calc.release.count_down();
   blocked->wait();
   EXPECT_EQ(blocked_reply, 4);
+}
+
+TEST(ServerLimits, AtTheInFlightCapTheServerStopsReadingThatConnectionOnly) {
+  Calc calc;
+  TestServer ts({.max_in_flight = 2});
+  ts.server.register_service(calc);
+  auto busy = *dial(ts.pool.get_executor(), "tcp", to_string(ts.endpoint));
+  int replies[2] = {};
+  auto first = busy->go("Calc.Block", Args{1, 1}, &replies[0]);
+  auto second = busy->go("Calc.Block", Args{2, 2}, &replies[1]);
+  calc.blocked.acquire();
+  calc.blocked.acquire();  // both requests are being handled: the connection is at its cap
+  int sum = 0;
+  auto queued = busy->go("Foo.Sum", Args{3, 4}, &sum);
+  // Absence can only be shown by waiting: the third request is not read while two are in flight.
+  std::this_thread::sleep_for(100ms);
+  EXPECT_FALSE(queued->is_done());
+  expect_sum_works(**dial(ts.pool.get_executor(), "tcp", to_string(ts.endpoint)));  // others are served
+  calc.release.count_down();
+  queued->wait();
+  EXPECT_FALSE(queued->error) << queued->error;
+  EXPECT_EQ(sum, 7);
+  first->wait();
+  second->wait();
+  EXPECT_EQ(replies[1], 4);
 }
 
 }  // namespace

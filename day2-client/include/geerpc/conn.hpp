@@ -6,7 +6,9 @@
 #include <asio/cancellation_signal.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/generic/stream_protocol.hpp>
+#include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
+#include <chrono>
 #include <cstddef>
 #include <memory>
 #include <mutex>
@@ -33,12 +35,17 @@ std::string to_string(const Endpoint& endpoint);
 inline constexpr auto use_nothrow = asio::experimental::as_tuple(asio::use_awaitable);
 
 inline constexpr std::size_t default_max_frame_size = 16 * 1024 * 1024;
+// Once a frame (or a line) has started to arrive, the rest must arrive within this time: a peer
+// that sends half a frame and goes silent would otherwise hold its connection forever.
+inline constexpr std::chrono::milliseconds default_frame_timeout{30'000};
 
 class Conn : public std::enable_shared_from_this<Conn> {
  public:
   // The socket's executor must serialise its handlers (a strand): the reader coroutine, the
   // writer and cancellation all run there.
-  explicit Conn(Socket socket, std::size_t max_frame_size = default_max_frame_size);
+  // A frame_timeout of 0 means no limit.
+  explicit Conn(Socket socket, std::size_t max_frame_size = default_max_frame_size,
+                std::chrono::milliseconds frame_timeout = default_frame_timeout);
 
   Conn(const Conn&) = delete;
   Conn& operator=(const Conn&) = delete;
@@ -57,6 +64,11 @@ class Conn : public std::enable_shared_from_this<Conn> {
   // interleave, and messages queued while a write is in flight leave together in the next write.
   void send(std::string_view bytes);
 
+  // Waits until at most `limit` bytes are queued and not yet written. A reader that waits here
+  // before taking more requests keeps a peer that never reads its responses from growing the
+  // outbox without bound. Call it on the connection's strand.
+  asio::awaitable<void> wait_writable(std::size_t limit);
+
   // Makes the current and every later read fail with operation_aborted; writes go on.
   void cancel_read();
 
@@ -71,21 +83,30 @@ class Conn : public std::enable_shared_from_this<Conn> {
 
  private:
   asio::awaitable<std::error_code> fill(std::size_t need);
+  void arm_frame_timer();
+  void disarm_frame_timer();
   void start_write();
   void on_written(std::error_code ec);
 
   Socket socket_;
   const std::size_t max_frame_size_;
+  const std::chrono::milliseconds frame_timeout_;
 
   // Read side, touched only by the reader on the strand.
   std::unique_ptr<char[]> buffer_;
   std::size_t capacity_ = 0, begin_ = 0, end_ = 0;
   bool read_cancelled_ = false;
   asio::cancellation_signal read_cancel_;
+  asio::steady_timer frame_timer_;
+  std::uint64_t frame_timer_generation_ = 0;  // tells a stale expiry from the current one
+  bool frame_timer_armed_ = false, frame_timed_out_ = false;
+  asio::steady_timer writable_timer_;  // wakes wait_writable; on the strand like the writer
+  bool writable_waiting_ = false;
 
   // Write side: `pending_` fills while `writing_` is in flight.
   std::mutex mutex_;
   std::string pending_, writing_;
+  std::size_t unsent_ = 0;  // pending_ plus what is being written
   bool write_active_ = false, close_when_flushed_ = false, closed_ = false;
 };
 

@@ -20,6 +20,7 @@ enum class errc {
   bad_body,  // a body frame could not be decoded
   bad_address,  // a (network, address) pair we cannot listen on or dial
   truncated_frame,  // the peer closed the connection in the middle of a frame
+  frame_timeout,  // a frame that had started did not arrive in full within the frame timeout
   shutdown,  // the client is closed or its connection failed (Go's ErrShutdown)
   server_error,  // the server answered the call with an error message
   ill_formed_method,  // the service_method is not "Service.Method"

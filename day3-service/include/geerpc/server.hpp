@@ -37,8 +37,16 @@ Result<Option> parse_option(std::string_view line);
 
 inline constexpr std::size_t max_option_line = 1024;
 
+// Limits that keep one bad client from hurting the others; notes/hardening.md gives the reasons.
 struct ServerConfig {
   std::size_t max_frame_size = default_max_frame_size;
+  // The rest of a frame that has started must arrive within this (0: no limit).
+  std::chrono::milliseconds frame_timeout = default_frame_timeout;
+  // Requests of one connection being handled at once; at the cap the server stops reading that
+  // connection until some finish.
+  std::size_t max_in_flight = 1024;
+  // Responses queued for a peer that does not read them; above this the server stops reading.
+  std::size_t max_unsent_bytes = 32 * 1024 * 1024;
   // How long stop() lets in-flight requests finish before it closes their connections anyway.
   std::chrono::milliseconds stop_timeout{5000};
   // Threads for plain (non-coroutine) methods, which may block: they run here, never on the

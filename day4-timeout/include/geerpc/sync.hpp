@@ -19,10 +19,19 @@ class WaitGroup {
   // running on a strand: the wake-up is posted there, so it cannot slip in before the wait starts.
   asio::awaitable<bool> wait_until(std::chrono::steady_clock::time_point deadline);
 
+  // Waits until the count is below `limit` (a cap on work in flight). Same rule: on a strand.
+  asio::awaitable<void> wait_below(long limit);
+
  private:
+  struct Waiter {
+    long below;  // woken once count_ < below
+    std::shared_ptr<asio::steady_timer> timer;
+  };
+  asio::awaitable<bool> wait_for(long below, std::chrono::steady_clock::time_point deadline);
+
   std::mutex mutex_;
   long count_ = 0;
-  std::vector<std::shared_ptr<asio::steady_timer>> waiters_;
+  std::vector<Waiter> waiters_;
 };
 
 }  // namespace geerpc
