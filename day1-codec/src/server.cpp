@@ -259,6 +259,11 @@ asio::awaitable<void> Server::async_stop() {
   co_await asio::co_spawn(asio::make_strand(state_->executor), stop_on_strand(state_), asio::use_awaitable);
 }
 
+std::size_t Server::connection_count() const {
+  std::lock_guard lock(state_->mutex);
+  return state_->conns.size();
+}
+
 void Server::stop() {
   asio::co_spawn(asio::make_strand(state_->executor), stop_on_strand(state_), asio::use_future).get();
 }

@@ -104,6 +104,9 @@ class Server {
   asio::awaitable<void> async_stop();
   void stop();
 
+  // Connections being served now; for monitoring and tests.
+  std::size_t connection_count() const;
+
   struct State;
 
  private:
