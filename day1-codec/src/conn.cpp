@@ -46,7 +46,10 @@ std::string to_string(const Endpoint& endpoint) {
   std::memcpy(tcp.data(), endpoint.data(), endpoint.size());
   tcp.resize(endpoint.size());
   const auto ip = tcp.address();
-  return (ip.is_v6() ? "[" + ip.to_string() + "]" : ip.to_string()) + ":" + std::to_string(tcp.port());
+  // Built with append: GCC 12 at -O3 warns falsely (stringop-overflow) about the operator+ chain.
+  std::string text = ip.is_v6() ? "[" : "";
+  text.append(ip.to_string()).append(ip.is_v6() ? "]:" : ":").append(std::to_string(tcp.port()));
+  return text;
 }
 
 Conn::Conn(Socket socket, std::size_t max_frame_size, std::chrono::milliseconds frame_timeout)

@@ -200,6 +200,11 @@ TEST_P(EndToEnd, APlainMethodThatBlocksDoesNotStallOtherConnections) {
   EXPECT_EQ(blocked_reply, 4);
 }
 
+TEST(ServerConfig, WithNoHandlerThreadsPlainMethodsRunInlineAndStillAnswer) {
+  TestServer ts({.handler_threads = 0});
+  expect_sum_works(**dial(ts.pool.get_executor(), "tcp", to_string(ts.endpoint)));
+}
+
 TEST(ServerLimits, AtTheInFlightCapTheServerStopsReadingThatConnectionOnly) {
   Calc calc;
   TestServer ts({.max_in_flight = 2});

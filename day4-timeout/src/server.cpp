@@ -208,7 +208,8 @@ asio::awaitable<void> serve_codec(std::shared_ptr<State> state, std::unique_ptr<
                       invalid_request);
       });
     }
-    const auto& where = req->mtype->is_coroutine ? codec->conn().get_executor() : state->handlers;
+    const bool inline_call = req->mtype->is_coroutine || !state->handlers;
+    const auto& where = inline_call ? codec->conn().get_executor() : state->handlers;
     asio::co_spawn(where, handle_request(*codec, req, answered), [&in_flight, timeout](std::exception_ptr error) {
       if (error) log("rpc server: a handler ended with an exception");
       // A method that outlived its timeout still ends here, harmlessly: its result was dropped.
@@ -314,8 +315,10 @@ asio::awaitable<void> stop_on_strand(std::shared_ptr<State> state) {
 }  // namespace
 
 Server::Server(asio::any_io_executor executor, ServerConfig config)
-    : handlers_(std::make_unique<asio::thread_pool>(config.handler_threads)),
-      state_(std::make_shared<State>(std::move(executor), handlers_->get_executor(), config)) {}
+    : handlers_(config.handler_threads ? std::make_unique<asio::thread_pool>(config.handler_threads) : nullptr),
+      state_(std::make_shared<State>(std::move(executor),
+                                     handlers_ ? asio::any_io_executor(handlers_->get_executor()) : asio::any_io_executor(),
+                                     config)) {}
 
 Server::~Server() {
   // Must not block (the executor may already be gone): close everything without waiting.

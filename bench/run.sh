@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# Benchmarks geerpc against its peers: installs what is missing (as root), builds geerpc_bench,
+# geerpc_idle_conns, raw_echo and the Go net/rpc peer, runs every peer over the scenario x payload
+# matrix, then the idle-connections test, and prints the tables of bench/report.py.
+#
+#   bench/run.sh                          # everything, SECONDS=3 per run: ~5 minutes
+#   SECONDS=1 SCENARIOS=seq PAYLOADS="0 1024" IMPLS="raw geerpc-msgpack" bench/run.sh
+#
+# stdout: the report. stderr: build output and one progress line per run. The RESULT lines (the
+# client's line plus the server's CPU and peak RSS) are kept in $BUILD_DIR/bench-results.txt;
+# `python3 bench/report.py < that-file` prints the report again.
+#
+# Env: SECONDS          measured seconds per run (default 3), after a 0.5 s warm-up
+#      BUILD_DIR        build output (default /tmp/geerpc-bench-build)
+#      BUILD_TYPE       CMake build type (default Release)
+#      SCENARIOS        subset of "seq shared multi"
+#      PAYLOADS         subset of "0 16 1024 65536 1048576" (0 = Bench.Sum, N = N-byte Bench.Echo)
+#      IMPLS            subset of "netrpc raw geerpc-json geerpc-msgpack geerpc-coro" (default: all)
+#      CORO_PAYLOADS    payloads for geerpc-coro, msgpack with coroutine methods (default: 0)
+#      IDLE_CONNECTIONS idle connections for geerpc_idle_conns (default 10000; 0 skips the test)
+set -euo pipefail
+
+# bash makes SECONDS its own "seconds since start" counter, which would mangle 0.5 and keep growing
+# during the build; read the caller's value from the environment we were started with instead.
+DURATION=$(tr '\0' '\n' </proc/$$/environ | sed -n 's/^SECONDS=//p')
+DURATION=${DURATION:-3}
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=../scripts/lib.sh
+source "$HERE/../scripts/lib.sh"  # ensure_packages, ROOT
+BUILD_DIR=${BUILD_DIR:-/tmp/geerpc-bench-build}
+BUILD_TYPE=${BUILD_TYPE:-Release}
+SCENARIOS=${SCENARIOS:-seq shared multi}
+PAYLOADS=${PAYLOADS:-0 16 1024 65536 1048576}
+IMPLS=${IMPLS:-netrpc raw geerpc-json geerpc-msgpack geerpc-coro geerpc-inline}
+[[ " $PAYLOADS " == *" 0 "* ]] && CORO_PAYLOADS=${CORO_PAYLOADS-0} || CORO_PAYLOADS=${CORO_PAYLOADS-}
+IDLE_CONNECTIONS=${IDLE_CONNECTIONS:-10000}
+RESULTS=$BUILD_DIR/bench-results.txt
+WARMUP=0.5  # must match the clients' unmeasured warm-up
+CLK_TCK=$(getconf CLK_TCK)
+SERVER_PID=
+
+log() { echo "run.sh: $*" >&2; }
+
+build() {
+  ensure_packages cmake g++ ninja-build libasio-dev nlohmann-json3-dev libgtest-dev golang-go python3
+  # The root project builds bench/ once it has add_subdirectory(bench); bench/ alone works too.
+  local src=$HERE
+  grep -q '^add_subdirectory(bench)' "$ROOT/CMakeLists.txt" && src=$ROOT
+  log "building into $BUILD_DIR ($BUILD_TYPE)"
+  cmake -S "$src" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE="$BUILD_TYPE" >&2
+  cmake --build "$BUILD_DIR" --target geerpc_bench geerpc_idle_conns raw_echo >&2
+  (cd "$HERE/netrpc" && GOFLAGS=-mod=mod GOPROXY=off go build -o "$BUILD_DIR/netrpc-bench" .)
+  local bin=$BUILD_DIR
+  [[ $src == "$ROOT" ]] && bin=$BUILD_DIR/bench
+  GEERPC=$bin/geerpc_bench IDLE=$bin/geerpc_idle_conns RAW=$bin/raw_echo/raw_echo NETRPC=$BUILD_DIR/netrpc-bench
+}
+
+# utime+stime of a process in clock ticks. Fields are counted after the ")" closing the command
+# name, which may itself contain spaces.
+cpu_ticks() {
+  local stat
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || { echo 0; return; }  # server already gone
+  # shellcheck disable=SC2086 # splitting into fields is the point
+  set -- ${stat##*) }
+  echo $((${12} + ${13}))
+}
+
+peak_rss_kb() { awk '$1 == "VmHWM:" { print $2 }' "/proc/$1/status"; }
+
+# start_server BIN [ARGS...]: sets SERVER_PID and SERVER_PORT.
+start_server() {
+  local bin=$1 out=$BUILD_DIR/server.out
+  shift
+  : >"$out"  # now, not in the child: a stale LISTENING line must not be read before the child starts
+  "$bin" server --addr 127.0.0.1:0 "$@" >"$out" 2>"$BUILD_DIR/server.err" &
+  SERVER_PID=$! SERVER_PORT=
+  for _ in $(seq 200); do
+    SERVER_PORT=$(awk '$1 == "LISTENING" { print $2; exit }' "$out")
+    [[ -n $SERVER_PORT ]] && break
+    kill -0 "$SERVER_PID" 2>/dev/null || break
+    sleep 0.05
+  done
+  [[ -n $SERVER_PORT ]] || { log "$bin server did not report LISTENING"; stop_server; return 1; }
+}
+
+stop_server() {
+  [[ -n $SERVER_PID ]] || return 0
+  kill "$SERVER_PID" 2>/dev/null || true
+  wait "$SERVER_PID" 2>/dev/null || true
+  SERVER_PID=
+}
+trap stop_server EXIT
+
+# run_one SCENARIO PAYLOAD BIN [ARGS...]: one server+client pair, one RESULT line on stdout. ARGS
+# (e.g. --codec json) go to both the server and the client.
+run_one() {
+  local scenario=$1 payload=$2 bin=$3 client cpu0 cpu1 result
+  shift 3
+  start_server "$bin" "$@" || return 0
+  "$bin" client --addr "127.0.0.1:$SERVER_PORT" --scenario "$scenario" --payload "$payload" \
+    --seconds "$DURATION" "$@" >"$BUILD_DIR/client.out" 2>"$BUILD_DIR/client.err" &
+  client=$!
+  # Sample the server only over the client's measured window, the same span its client_cpu_s
+  # covers, so the warm-up is not charged to the server.
+  sleep "$WARMUP"
+  cpu0=$(cpu_ticks "$SERVER_PID")
+  if wait "$client" && result=$(grep '^RESULT ' "$BUILD_DIR/client.out"); then
+    cpu1=$(cpu_ticks "$SERVER_PID")
+    printf '%s server_cpu_s=%.3f server_rss_kb=%s\n' "$result" \
+      "$(awk -v t=$((cpu1 - cpu0)) -v hz="$CLK_TCK" 'BEGIN { print t / hz }')" "$(peak_rss_kb "$SERVER_PID")"
+  else
+    log "FAILED: $bin $scenario payload=$payload $*"
+    cat "$BUILD_DIR/client.err" >&2
+  fi
+  stop_server
+}
+
+want() { [[ " $IMPLS " == *" $1 "* ]]; }
+
+# Every run, one line each: NAME SCENARIO PAYLOAD BIN [ARGS...]. The peers take turns cell by
+# cell, so a machine that gets busier halfway through does not favour whoever ran first.
+plan() {
+  local scenario payload
+  for scenario in $SCENARIOS; do
+    for payload in $PAYLOADS; do
+      want netrpc && echo "netrpc $scenario $payload $NETRPC"
+      want raw && echo "raw $scenario $payload $RAW"
+      want geerpc-json && echo "geerpc-json $scenario $payload $GEERPC --codec json"
+      want geerpc-msgpack && echo "geerpc-msgpack $scenario $payload $GEERPC --codec msgpack"
+    done
+    for payload in $CORO_PAYLOADS; do
+      want geerpc-coro && echo "geerpc-coro $scenario $payload $GEERPC --codec msgpack --methods coroutine"
+      want geerpc-inline && echo "geerpc-inline $scenario $payload $GEERPC --codec msgpack --handler-threads 0"
+    done
+  done
+  return 0
+}
+
+build
+mapfile -t runs < <(plan)
+: >"$RESULTS"
+for i in "${!runs[@]}"; do
+  read -r name scenario payload bin args <<<"${runs[$i]}"
+  eta=$(awk -v n=$((${#runs[@]} - i)) -v d="$DURATION" 'BEGIN { printf "%d", n * (d + 0.8) }')
+  log "[$((i + 1))/${#runs[@]}] $name $scenario payload=$payload (about ${eta}s left)"
+  # shellcheck disable=SC2086 # args are words
+  run_one "$scenario" "$payload" "$bin" $args >>"$RESULTS"
+done
+if ((IDLE_CONNECTIONS > 0)); then
+  log "idle connections: $IDLE_CONNECTIONS to one geerpc server"
+  "$IDLE" --server "$GEERPC" --connections "$IDLE_CONNECTIONS" >>"$RESULTS" || log "FAILED: idle connections"
+fi
+log "RESULT lines: $RESULTS"
+python3 "$HERE/report.py" <"$RESULTS"
