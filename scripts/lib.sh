@@ -32,7 +32,10 @@ configure_and_build() {
   local dir=$1
   shift
   if [ ! -f "$dir/CMakeCache.txt" ]; then
-    cmake -S "$ROOT" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
+    # -O1 -g1 and no NDEBUG: tests compile in half the time of -O2 -g, keep their asserts, and
+    # sanitizer reports still carry file:line.
+    cmake -S "$ROOT" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+      -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" "$@" >/dev/null
   fi
   cmake --build "$dir" -j "$JOBS"
 }

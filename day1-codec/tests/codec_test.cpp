@@ -155,7 +155,6 @@ TEST(FrameReader, KeepsBytesAfterTheOptionLineForTheFrames) {
   EXPECT_EQ(*pair.read_frame(), "next");
 }
 
-
 // ---- The codec against nlohmann: the header fast paths must be invisible on the wire ----
 
 using nlohmann::json;
@@ -182,8 +181,8 @@ Result<Header> dom_header(const Type& type, std::string_view bytes) {
 // Every length and seq where an encoding switches form, plus strings JSON must escape.
 std::vector<Header> sample_headers() {
   std::vector<Header> headers;
-  for (std::uint64_t seq : {0ull, 1ull, 127ull, 128ull, 255ull, 256ull, 65535ull, 65536ull, 4294967295ull, 4294967296ull,
-                            18446744073709551615ull}) {
+  for (std::uint64_t seq : {0ull, 1ull, 127ull, 128ull, 255ull, 256ull, 65535ull, 65536ull, 4294967295ull,
+                            4294967296ull, 18446744073709551615ull}) {
     headers.push_back({.service_method = "Foo.Sum", .seq = seq, .error = ""});
   }
   for (std::size_t n : {0, 1, 31, 32, 255, 256, 65535, 65536, 70000}) {
@@ -193,7 +192,8 @@ std::vector<Header> sample_headers() {
   for (int i = 0; i < 200; ++i) utf8 += "é";
   headers.push_back({.service_method = "Grüße.Sum", .seq = 7, .error = "失败: ünïcødé"});
   headers.push_back({.service_method = utf8, .seq = 8, .error = utf8 + utf8});
-  headers.push_back({.service_method = "quote\"back\\slash", .seq = 9, .error = "tab\\t newline\n nul" + std::string(1, '\0')});
+  headers.push_back(
+      {.service_method = "quote\"back\\slash", .seq = 9, .error = "tab\\t newline\n nul" + std::string(1, '\0')});
   headers.push_back({.service_method = " !~\x7f", .seq = 10, .error = "\x1f\x01"});
   return headers;
 }
@@ -286,7 +286,8 @@ TEST_P(BothCodecs, ReadsAHeaderWithAnExtraKey) {
 }
 
 TEST_P(BothCodecs, RejectsEveryTruncationOfAHeader) {
-  const std::string whole = nlohmann_bytes(GetParam(), json(Header{.service_method = "Foo.Sum", .seq = 300, .error = "x"}));
+  const std::string whole =
+      nlohmann_bytes(GetParam(), json(Header{.service_method = "Foo.Sum", .seq = 300, .error = "x"}));
   std::vector<std::string> prefixes;
   for (std::size_t n = 0; n < whole.size(); ++n) prefixes.push_back(whole.substr(0, n));
   auto got = read_through_codec<Header>(GetParam(), prefixes);
@@ -297,7 +298,9 @@ TEST_P(BothCodecs, RejectsEveryTruncationOfAHeader) {
 }
 
 TEST_P(BothCodecs, RejectsGarbageAsAHeader) {
-  std::vector<std::string> payloads = {"\xc1", "}{", "\x83\xa5" "error"};
+  std::vector<std::string> payloads = {"\xc1", "}{",
+                                       "\x83\xa5"
+                                       "error"};
   for (const json& value : {json(nullptr), json::array(), json::object(), json{{"error", ""}, {"seq", 1}},
                             json{{"error", 1}, {"seq", 1}, {"service_method", "x"}},
                             json{{"error", ""}, {"seq", "1"}, {"service_method", "x"}}}) {
@@ -324,19 +327,16 @@ TEST_P(BothCodecs, RoundTripsLargeStringBodies) {
 TEST(JsonCodec, ReadsHeadersOffTheFastPathAsTheDomDecoderDoes) {
   // Escapes, whitespace, other number forms, leading zeros: valid or not, all the DOM's call.
   const std::vector<std::string> payloads = {
-      R"({"error":"\u0041","seq":1,"service_method":"x"})",
-      R"( {"error":"","seq":1,"service_method":"x"} )",
-      R"({"error": "","seq":1,"service_method":"x"})",
-      R"({"error":"","seq":1.0,"service_method":"x"})",
-      R"({"error":"","seq":-1,"service_method":"x"})",
-      R"({"error":"","seq":01,"service_method":"x"})",
-      R"({"error":"","seq":0,"service_method":"x"}x)",
-      R"({"error":"","seq":,"service_method":"x"})",
+      R"({"error":"\u0041","seq":1,"service_method":"x"})",      R"( {"error":"","seq":1,"service_method":"x"} )",
+      R"({"error": "","seq":1,"service_method":"x"})",           R"({"error":"","seq":1.0,"service_method":"x"})",
+      R"({"error":"","seq":-1,"service_method":"x"})",           R"({"error":"","seq":01,"service_method":"x"})",
+      R"({"error":"","seq":0,"service_method":"x"}x)",           R"({"error":"","seq":,"service_method":"x"})",
       "{\"error\":\"\xff\",\"seq\":1,\"service_method\":\"x\"}",  // not UTF-8
       "{\"error\":\"\x01\",\"seq\":1,\"service_method\":\"x\"}",  // a raw control character
   };
   auto got = read_through_codec<Header>(json_type, payloads);
-  for (std::size_t i = 0; i < payloads.size(); ++i) expect_same(got[i], dom_header(json_type, payloads[i]), payloads[i]);
+  for (std::size_t i = 0; i < payloads.size(); ++i)
+    expect_same(got[i], dom_header(json_type, payloads[i]), payloads[i]);
 }
 
 std::string bytes(std::initializer_list<int> values) {
@@ -349,7 +349,8 @@ TEST(MsgpackCodec, ReadsHeadersInNonShortestFormsAsTheDomDecoderDoes) {
   const std::string error = bytes({0x83, 0xa5}) + "error", seq = bytes({0xa3}) + "seq",
                     method = bytes({0xae}) + "service_method";
   const std::vector<std::string> payloads = {
-      error + bytes({0xd9, 0x01, 'e'}) + seq + bytes({0xcf, 0, 0, 0, 0, 0, 0, 0, 7}) + method + bytes({0xda, 0, 1, 'm'}),
+      error + bytes({0xd9, 0x01, 'e'}) + seq + bytes({0xcf, 0, 0, 0, 0, 0, 0, 0, 7}) + method +
+          bytes({0xda, 0, 1, 'm'}),
       error + bytes({0xdb, 0, 0, 0, 0}) + seq + bytes({0xcc, 0x01}) + method + bytes({0xa1, 'm'}),
       error + bytes({0xa0}) + seq + bytes({0xd0, 0x01}) + method + bytes({0xa1, 'm'}),  // signed seq
       error + bytes({0xa0}) + seq + bytes({0xff}) + method + bytes({0xa1, 'm'}),  // negative seq
@@ -366,7 +367,8 @@ TEST(MsgpackCodec, ReadsHeadersInNonShortestFormsAsTheDomDecoderDoes) {
 // ==, and the same types too: nlohmann's == has 1u, 1 and 1.0 equal.
 bool identical(const json& a, const json& b) {
   if (a.type() != b.type() || a.size() != b.size()) return false;
-  if (a.is_number_float()) return std::bit_cast<std::uint64_t>(a.get<double>()) == std::bit_cast<std::uint64_t>(b.get<double>());
+  if (a.is_number_float())
+    return std::bit_cast<std::uint64_t>(a.get<double>()) == std::bit_cast<std::uint64_t>(b.get<double>());
   if (!a.is_structured()) return a == b;
   for (auto i = a.begin(), j = b.begin(); i != a.end(); ++i, ++j) {
     if ((a.is_object() && i.key() != j.key()) || !identical(*i, *j)) return false;
@@ -376,23 +378,55 @@ bool identical(const json& a, const json& b) {
 
 TEST(MsgpackCodec, DecodesEveryKindOfBodyExactlyAsNlohmann) {
   std::vector<std::string> payloads = {
-      bytes({0x00}), bytes({0x7f}), bytes({0xe0}), bytes({0xff}), bytes({0xc0}), bytes({0xc2}), bytes({0xc3}),
-      bytes({0xcc, 0xff}), bytes({0xcd, 0x01, 0x00}), bytes({0xce, 0xff, 0, 0, 1}),
+      bytes({0x00}),
+      bytes({0x7f}),
+      bytes({0xe0}),
+      bytes({0xff}),
+      bytes({0xc0}),
+      bytes({0xc2}),
+      bytes({0xc3}),
+      bytes({0xcc, 0xff}),
+      bytes({0xcd, 0x01, 0x00}),
+      bytes({0xce, 0xff, 0, 0, 1}),
       bytes({0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}),
-      bytes({0xd0, 0x80}), bytes({0xd0, 0x7f}), bytes({0xd1, 0x80, 0x00}), bytes({0xd2, 0xff, 0xff, 0xff, 0xfe}),
-      bytes({0xd3, 0x80, 0, 0, 0, 0, 0, 0, 0}), bytes({0xd3, 0, 0, 0, 0, 0, 0, 0, 5}),
-      bytes({0xca, 0x3f, 0x80, 0, 0}), bytes({0xca, 0x7f, 0xc0, 0, 1}),
+      bytes({0xd0, 0x80}),
+      bytes({0xd0, 0x7f}),
+      bytes({0xd1, 0x80, 0x00}),
+      bytes({0xd2, 0xff, 0xff, 0xff, 0xfe}),
+      bytes({0xd3, 0x80, 0, 0, 0, 0, 0, 0, 0}),
+      bytes({0xd3, 0, 0, 0, 0, 0, 0, 0, 5}),
+      bytes({0xca, 0x3f, 0x80, 0, 0}),
+      bytes({0xca, 0x7f, 0xc0, 0, 1}),
       bytes({0xcb, 0x40, 0x09, 0x21, 0xfb, 0x54, 0x44, 0x2d, 0x18}),
-      bytes({0xa0}), bytes({0xa3, 'a', 'b', 'c'}), bytes({0xd9, 0x01, 'x'}), bytes({0xda, 0x00, 0x01, 'x'}),
-      bytes({0xdb, 0, 0, 0, 1, 'x'}), bytes({0xc4, 0x02, 1, 2}), bytes({0xc5, 0, 1, 9}), bytes({0xc6, 0, 0, 0, 0}),
-      bytes({0xd4, 0x01, 0x05}), bytes({0xc7, 0x01, 0xfe, 0x07}),  // ext: nlohmann's own path
-      bytes({0x92, 0x01, 0xa1, 'x'}), bytes({0xdc, 0x00, 0x02, 0xc2, 0xc3}), bytes({0xdd, 0, 0, 0, 1, 0x90}),
-      bytes({0x82, 0xa1, 'b', 0x01, 0xa1, 'a', 0x02}), bytes({0x82, 0xa1, 'a', 0x01, 0xa1, 'a', 0x92, 0x01, 0x02}),
-      bytes({0xde, 0, 1, 0xd9, 1, 'k', 0xc0}), bytes({0xdf, 0, 0, 0, 0}), bytes({0x81, 0xda, 0, 0, 0x80}),
+      bytes({0xa0}),
+      bytes({0xa3, 'a', 'b', 'c'}),
+      bytes({0xd9, 0x01, 'x'}),
+      bytes({0xda, 0x00, 0x01, 'x'}),
+      bytes({0xdb, 0, 0, 0, 1, 'x'}),
+      bytes({0xc4, 0x02, 1, 2}),
+      bytes({0xc5, 0, 1, 9}),
+      bytes({0xc6, 0, 0, 0, 0}),
+      bytes({0xd4, 0x01, 0x05}),
+      bytes({0xc7, 0x01, 0xfe, 0x07}),  // ext: nlohmann's own path
+      bytes({0x92, 0x01, 0xa1, 'x'}),
+      bytes({0xdc, 0x00, 0x02, 0xc2, 0xc3}),
+      bytes({0xdd, 0, 0, 0, 1, 0x90}),
+      bytes({0x82, 0xa1, 'b', 0x01, 0xa1, 'a', 0x02}),
+      bytes({0x82, 0xa1, 'a', 0x01, 0xa1, 'a', 0x92, 0x01, 0x02}),
+      bytes({0xde, 0, 1, 0xd9, 1, 'k', 0xc0}),
+      bytes({0xdf, 0, 0, 0, 0}),
+      bytes({0x81, 0xda, 0, 0, 0x80}),
       std::string(100, '\x91') + bytes({0x01}),  // nested past the fast reader's depth
       // Invalid: every one must stay an error.
-      "", bytes({0xc1}), bytes({0x81, 0x01, 0x02}), bytes({0x01, 0x02}), bytes({0xdd, 0xff, 0xff, 0xff, 0xff}),
-      bytes({0xdb, 0xff, 0xff, 0xff, 0xff, 'x'}), bytes({0xc6, 0, 0, 1, 0}), bytes({0x92, 0x01}), bytes({0xcb, 0x40}),
+      "",
+      bytes({0xc1}),
+      bytes({0x81, 0x01, 0x02}),
+      bytes({0x01, 0x02}),
+      bytes({0xdd, 0xff, 0xff, 0xff, 0xff}),
+      bytes({0xdb, 0xff, 0xff, 0xff, 0xff, 'x'}),
+      bytes({0xc6, 0, 0, 1, 0}),
+      bytes({0x92, 0x01}),
+      bytes({0xcb, 0x40}),
       std::string(100, '\x91'),
   };
   payloads.push_back(nlohmann_bytes(msgpack_type, json::parse(R"({"a":[1,-2,3.5,"s",null,true,{"b":{}}],"c":"x"})")));
