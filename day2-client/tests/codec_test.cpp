@@ -155,5 +155,316 @@ TEST(FrameReader, KeepsBytesAfterTheOptionLineForTheFrames) {
   EXPECT_EQ(*pair.read_frame(), "next");
 }
 
+// ---- The codec against nlohmann: the header fast paths must be invisible on the wire ----
+
+using nlohmann::json;
+
+// What nlohmann writes for `value` in `type`'s format: the bytes peers and older builds expect.
+template <class J>
+std::string nlohmann_bytes(const Type& type, const J& value) {
+  if (type == json_type) return value.dump();
+  std::string out;
+  J::to_msgpack(value, out);
+  return out;
+}
+
+// The generic decoder (a json DOM, then from_json): the behaviour every fast path must keep.
+Result<Header> dom_header(const Type& type, std::string_view bytes) {
+  try {
+    const json value = type == json_type ? json::parse(bytes) : json::from_msgpack(bytes.begin(), bytes.end());
+    return value.get<Header>();
+  } catch (const json::exception&) {
+    return errc::bad_header;
+  }
+}
+
+// Every length and seq where an encoding switches form, plus strings JSON must escape.
+std::vector<Header> sample_headers() {
+  std::vector<Header> headers;
+  for (std::uint64_t seq : {0ull, 1ull, 127ull, 128ull, 255ull, 256ull, 65535ull, 65536ull, 4294967295ull,
+                            4294967296ull, 18446744073709551615ull}) {
+    headers.push_back({.service_method = "Foo.Sum", .seq = seq, .error = ""});
+  }
+  for (std::size_t n : {0, 1, 31, 32, 255, 256, 65535, 65536, 70000}) {
+    headers.push_back({.service_method = std::string(n, 'm'), .seq = n, .error = std::string(n, 'e')});
+  }
+  std::string utf8;
+  for (int i = 0; i < 200; ++i) utf8 += "é";
+  headers.push_back({.service_method = "Grüße.Sum", .seq = 7, .error = "失败: ünïcødé"});
+  headers.push_back({.service_method = utf8, .seq = 8, .error = utf8 + utf8});
+  headers.push_back(
+      {.service_method = "quote\"back\\slash", .seq = 9, .error = "tab\\t newline\n nul" + std::string(1, '\0')});
+  headers.push_back({.service_method = " !~\x7f", .seq = 10, .error = "\x1f\x01"});
+  return headers;
+}
+
+// The header frames a codec of `type` writes for `headers`.
+std::vector<std::string> written_header_frames(const Type& type, const std::vector<Header>& headers) {
+  CodecPair pair(type);
+  for (const auto& header : headers) pair.writer->write(header, nullptr);
+  std::vector<std::string> frames;
+  for (std::size_t i = 0; i < headers.size(); ++i) {
+    frames.push_back(run(pair.reader_conn->get_executor(), [](Conn& conn) -> asio::awaitable<std::string> {
+      std::string_view view;
+      if (auto ec = co_await conn.read_frame(view)) co_return "<" + ec.message() + ">";
+      std::string header(view);  // the next read invalidates the view
+      co_await conn.read_frame(view);  // the body
+      co_return header;
+    }(*pair.reader_conn)));
+  }
+  return frames;
+}
+
+// Sends each payload as one frame from a raw socket and reads each back through a codec of `type`.
+template <class T>
+std::vector<Result<T>> read_through_codec(const Type& type, const std::vector<std::string>& payloads) {
+  FramePair pair;
+  auto codec = (*find_new_codec_func(type))(pair.conn);
+  std::string bytes;
+  for (const auto& payload : payloads) bytes += frame(payload);
+  // From another thread: big frames fit the socket buffer only as the codec reads them.
+  auto writer = std::async(std::launch::async, [&] { asio::write(pair.raw, asio::buffer(bytes)); });
+  std::vector<Result<T>> results;
+  for (std::size_t i = 0; i < payloads.size(); ++i) {
+    results.push_back(run(pair.conn->get_executor(), [](Codec& codec) -> asio::awaitable<Result<T>> {
+      T value;
+      std::error_code ec;
+      if constexpr (std::is_same_v<T, Header>) {
+        ec = co_await codec.read_header(value);
+      } else {
+        ec = co_await codec.read_body(&value);
+      }
+      if (ec) co_return ec;
+      co_return value;
+    }(*codec)));
+  }
+  writer.get();
+  return results;
+}
+
+void expect_same(Result<Header> got, Result<Header> want, const std::string& what) {
+  ASSERT_EQ(got.has_value(), want.has_value()) << what << ": " << got.error() << " / " << want.error();
+  if (!want) {
+    EXPECT_EQ(got.error().code(), want.error().code()) << what;
+    return;
+  }
+  EXPECT_EQ(got->service_method, want->service_method) << what;
+  EXPECT_EQ(got->seq, want->seq) << what;
+  EXPECT_EQ(got->error, want->error) << what;
+}
+
+TEST_P(BothCodecs, WritesHeadersByteForByteAsNlohmannDoes) {
+  const auto headers = sample_headers();
+  const auto frames = written_header_frames(GetParam(), headers);
+  for (std::size_t i = 0; i < headers.size(); ++i) {
+    EXPECT_EQ(frames[i], nlohmann_bytes(GetParam(), json(headers[i]))) << "header " << i;
+  }
+}
+
+TEST_P(BothCodecs, ReadsNlohmannHeadersAsTheDomDecoderDoes) {
+  std::vector<std::string> payloads;
+  for (const auto& header : sample_headers()) payloads.push_back(nlohmann_bytes(GetParam(), json(header)));
+  auto got = read_through_codec<Header>(GetParam(), payloads);
+  for (std::size_t i = 0; i < payloads.size(); ++i) {
+    ASSERT_TRUE(got[i]) << "header " << i << ": " << got[i].error();
+    expect_same(got[i], dom_header(GetParam(), payloads[i]), "header " + std::to_string(i));
+  }
+}
+
+TEST_P(BothCodecs, ReadsAHeaderWithItsKeysInAnotherOrder) {
+  const nlohmann::ordered_json header{{"seq", 300}, {"service_method", "Foo.Sum"}, {"error", "oops"}};
+  auto got = read_through_codec<Header>(GetParam(), {nlohmann_bytes(GetParam(), header)});
+  ASSERT_TRUE(got[0]) << got[0].error();
+  expect_same(got[0], Header{.service_method = "Foo.Sum", .seq = 300, .error = "oops"}, "reordered");
+}
+
+TEST_P(BothCodecs, ReadsAHeaderWithAnExtraKey) {
+  const json header{{"error", ""}, {"seq", 5}, {"service_method", "Foo.Sum"}, {"trace", "abc"}};
+  auto got = read_through_codec<Header>(GetParam(), {nlohmann_bytes(GetParam(), header)});
+  ASSERT_TRUE(got[0]) << got[0].error();
+  expect_same(got[0], Header{.service_method = "Foo.Sum", .seq = 5}, "extra key");
+}
+
+TEST_P(BothCodecs, RejectsEveryTruncationOfAHeader) {
+  const std::string whole =
+      nlohmann_bytes(GetParam(), json(Header{.service_method = "Foo.Sum", .seq = 300, .error = "x"}));
+  std::vector<std::string> prefixes;
+  for (std::size_t n = 0; n < whole.size(); ++n) prefixes.push_back(whole.substr(0, n));
+  auto got = read_through_codec<Header>(GetParam(), prefixes);
+  for (std::size_t n = 0; n < prefixes.size(); ++n) {
+    ASSERT_FALSE(got[n]) << n << " bytes";
+    EXPECT_EQ(got[n].error(), errc::bad_header) << n << " bytes";
+  }
+}
+
+TEST_P(BothCodecs, RejectsGarbageAsAHeader) {
+  std::vector<std::string> payloads = {"\xc1", "}{",
+                                       "\x83\xa5"
+                                       "error"};
+  for (const json& value : {json(nullptr), json::array(), json::object(), json{{"error", ""}, {"seq", 1}},
+                            json{{"error", 1}, {"seq", 1}, {"service_method", "x"}},
+                            json{{"error", ""}, {"seq", "1"}, {"service_method", "x"}}}) {
+    payloads.push_back(nlohmann_bytes(GetParam(), value));
+  }
+  auto got = read_through_codec<Header>(GetParam(), payloads);
+  for (std::size_t i = 0; i < payloads.size(); ++i) {
+    ASSERT_FALSE(got[i]) << "payload " << i;
+    EXPECT_EQ(got[i].error(), errc::bad_header) << "payload " << i;
+  }
+}
+
+TEST_P(BothCodecs, RoundTripsLargeStringBodies) {
+  CodecPair pair(GetParam());
+  const std::vector<Body> bodies = {std::string(64 * 1024, 'a'), std::string(1024 * 1024, 'b')};
+  for (const auto& body : bodies) pair.writer->write({.service_method = "Foo.Sum", .seq = 1}, body);
+  for (const auto& body : bodies) {
+    auto m = pair.read();
+    ASSERT_TRUE(m) << m.error();
+    EXPECT_TRUE(m->body == body);  // not EXPECT_EQ: a failure would print a MiB
+  }
+}
+
+TEST(JsonCodec, ReadsHeadersOffTheFastPathAsTheDomDecoderDoes) {
+  // Escapes, whitespace, other number forms, leading zeros: valid or not, all the DOM's call.
+  const std::vector<std::string> payloads = {
+      R"({"error":"\u0041","seq":1,"service_method":"x"})",      R"( {"error":"","seq":1,"service_method":"x"} )",
+      R"({"error": "","seq":1,"service_method":"x"})",           R"({"error":"","seq":1.0,"service_method":"x"})",
+      R"({"error":"","seq":-1,"service_method":"x"})",           R"({"error":"","seq":01,"service_method":"x"})",
+      R"({"error":"","seq":0,"service_method":"x"}x)",           R"({"error":"","seq":,"service_method":"x"})",
+      "{\"error\":\"\xff\",\"seq\":1,\"service_method\":\"x\"}",  // not UTF-8
+      "{\"error\":\"\x01\",\"seq\":1,\"service_method\":\"x\"}",  // a raw control character
+  };
+  auto got = read_through_codec<Header>(json_type, payloads);
+  for (std::size_t i = 0; i < payloads.size(); ++i)
+    expect_same(got[i], dom_header(json_type, payloads[i]), payloads[i]);
+}
+
+std::string bytes(std::initializer_list<int> values) {
+  std::string out;
+  for (int v : values) out += static_cast<char>(v);
+  return out;
+}
+
+TEST(MsgpackCodec, ReadsHeadersInNonShortestFormsAsTheDomDecoderDoes) {
+  const std::string error = bytes({0x83, 0xa5}) + "error", seq = bytes({0xa3}) + "seq",
+                    method = bytes({0xae}) + "service_method";
+  const std::vector<std::string> payloads = {
+      error + bytes({0xd9, 0x01, 'e'}) + seq + bytes({0xcf, 0, 0, 0, 0, 0, 0, 0, 7}) + method +
+          bytes({0xda, 0, 1, 'm'}),
+      error + bytes({0xdb, 0, 0, 0, 0}) + seq + bytes({0xcc, 0x01}) + method + bytes({0xa1, 'm'}),
+      error + bytes({0xa0}) + seq + bytes({0xd0, 0x01}) + method + bytes({0xa1, 'm'}),  // signed seq
+      error + bytes({0xa0}) + seq + bytes({0xff}) + method + bytes({0xa1, 'm'}),  // negative seq
+      error + bytes({0xa0}) + seq + bytes({0x01}) + method + bytes({0xa1, 'm', 0x00}),  // trailing byte
+      error + bytes({0xa0}) + seq + bytes({0xcd, 0x01}) + method + bytes({0xa1, 'm'}),  // short uint16
+      error + bytes({0xdb, 0xff, 0xff, 0xff, 0xff}) + seq,  // a string longer than the frame
+  };
+  auto got = read_through_codec<Header>(msgpack_type, payloads);
+  for (std::size_t i = 0; i < payloads.size(); ++i) {
+    expect_same(got[i], dom_header(msgpack_type, payloads[i]), "payload " + std::to_string(i));
+  }
+}
+
+// ==, and the same types too: nlohmann's == has 1u, 1 and 1.0 equal.
+bool identical(const json& a, const json& b) {
+  if (a.type() != b.type() || a.size() != b.size()) return false;
+  if (a.is_number_float())
+    return std::bit_cast<std::uint64_t>(a.get<double>()) == std::bit_cast<std::uint64_t>(b.get<double>());
+  if (!a.is_structured()) return a == b;
+  for (auto i = a.begin(), j = b.begin(); i != a.end(); ++i, ++j) {
+    if ((a.is_object() && i.key() != j.key()) || !identical(*i, *j)) return false;
+  }
+  return true;
+}
+
+TEST(MsgpackCodec, DecodesEveryKindOfBodyExactlyAsNlohmann) {
+  std::vector<std::string> payloads = {
+      bytes({0x00}),
+      bytes({0x7f}),
+      bytes({0xe0}),
+      bytes({0xff}),
+      bytes({0xc0}),
+      bytes({0xc2}),
+      bytes({0xc3}),
+      bytes({0xcc, 0xff}),
+      bytes({0xcd, 0x01, 0x00}),
+      bytes({0xce, 0xff, 0, 0, 1}),
+      bytes({0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}),
+      bytes({0xd0, 0x80}),
+      bytes({0xd0, 0x7f}),
+      bytes({0xd1, 0x80, 0x00}),
+      bytes({0xd2, 0xff, 0xff, 0xff, 0xfe}),
+      bytes({0xd3, 0x80, 0, 0, 0, 0, 0, 0, 0}),
+      bytes({0xd3, 0, 0, 0, 0, 0, 0, 0, 5}),
+      bytes({0xca, 0x3f, 0x80, 0, 0}),
+      bytes({0xca, 0x7f, 0xc0, 0, 1}),
+      bytes({0xcb, 0x40, 0x09, 0x21, 0xfb, 0x54, 0x44, 0x2d, 0x18}),
+      bytes({0xa0}),
+      bytes({0xa3, 'a', 'b', 'c'}),
+      bytes({0xd9, 0x01, 'x'}),
+      bytes({0xda, 0x00, 0x01, 'x'}),
+      bytes({0xdb, 0, 0, 0, 1, 'x'}),
+      bytes({0xc4, 0x02, 1, 2}),
+      bytes({0xc5, 0, 1, 9}),
+      bytes({0xc6, 0, 0, 0, 0}),
+      bytes({0xd4, 0x01, 0x05}),
+      bytes({0xc7, 0x01, 0xfe, 0x07}),  // ext: nlohmann's own path
+      bytes({0x92, 0x01, 0xa1, 'x'}),
+      bytes({0xdc, 0x00, 0x02, 0xc2, 0xc3}),
+      bytes({0xdd, 0, 0, 0, 1, 0x90}),
+      bytes({0x82, 0xa1, 'b', 0x01, 0xa1, 'a', 0x02}),
+      bytes({0x82, 0xa1, 'a', 0x01, 0xa1, 'a', 0x92, 0x01, 0x02}),
+      bytes({0xde, 0, 1, 0xd9, 1, 'k', 0xc0}),
+      bytes({0xdf, 0, 0, 0, 0}),
+      bytes({0x81, 0xda, 0, 0, 0x80}),
+      std::string(100, '\x91') + bytes({0x01}),  // nested past the fast reader's depth
+      // Invalid: every one must stay an error.
+      "",
+      bytes({0xc1}),
+      bytes({0x81, 0x01, 0x02}),
+      bytes({0x01, 0x02}),
+      bytes({0xdd, 0xff, 0xff, 0xff, 0xff}),
+      bytes({0xdb, 0xff, 0xff, 0xff, 0xff, 'x'}),
+      bytes({0xc6, 0, 0, 1, 0}),
+      bytes({0x92, 0x01}),
+      bytes({0xcb, 0x40}),
+      std::string(100, '\x91'),
+  };
+  payloads.push_back(nlohmann_bytes(msgpack_type, json::parse(R"({"a":[1,-2,3.5,"s",null,true,{"b":{}}],"c":"x"})")));
+  auto got = read_through_codec<Body>(msgpack_type, payloads);
+  for (std::size_t i = 0; i < payloads.size(); ++i) {
+    try {
+      const json want = json::from_msgpack(payloads[i].begin(), payloads[i].end());
+      ASSERT_TRUE(got[i]) << "payload " << i << ": " << got[i].error();
+      EXPECT_TRUE(identical(*got[i], want)) << "payload " << i << ": " << got[i]->dump() << " vs " << want.dump();
+    } catch (const json::exception&) {
+      ASSERT_FALSE(got[i]) << "payload " << i << " decoded to " << got[i]->dump();
+      EXPECT_EQ(got[i].error(), errc::bad_body) << "payload " << i;
+    }
+  }
+}
+
+TEST(MsgpackCodec, RejectsEveryTruncationOfABody) {
+  const std::string whole = nlohmann_bytes(
+      msgpack_type, json{{"a", {1, -2, 3.5, std::string(300, 's'), nullptr}}, {"b", json::binary({1, 2, 3})}});
+  std::vector<std::string> prefixes;
+  for (std::size_t n = 0; n < whole.size(); ++n) prefixes.push_back(whole.substr(0, n));
+  auto got = read_through_codec<Body>(msgpack_type, prefixes);
+  for (std::size_t n = 0; n < prefixes.size(); ++n) {
+    ASSERT_FALSE(got[n]) << n << " bytes";
+    EXPECT_EQ(got[n].error(), errc::bad_body) << n << " bytes";
+  }
+}
+
+TEST(MsgpackCodec, RoundTripsALargeBinaryBody) {
+  CodecPair pair(msgpack_type);
+  std::vector<std::uint8_t> data(1024 * 1024);
+  for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<std::uint8_t>(i * 7);
+  const Body body = json::binary(data);
+  pair.writer->write({.service_method = "Foo.Sum", .seq = 1}, body);
+  auto m = pair.read();
+  ASSERT_TRUE(m) << m.error();
+  EXPECT_TRUE(identical(m->body, body));
+}
+
 }  // namespace
 }  // namespace geerpc::test
