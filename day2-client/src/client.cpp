@@ -104,7 +104,13 @@ void Client::send(const std::shared_ptr<Call>& call) {
   }
   // If the connection is already gone the bytes are dropped and the receive loop, which is
   // ending, fails this call with the others.
-  codec_->write({.service_method = call->service_method, .seq = *seq}, call->args);
+  if (auto ec = codec_->write({.service_method = call->service_method, .seq = *seq}, call->args)) {
+    // Nothing was queued (the JSON codec refuses strings that are not UTF-8): this call alone fails.
+    if (auto failed = remove_call(*seq)) {
+      failed->error = Error(ec, "rpc client: cannot encode request: " + ec.message());
+      failed->done();
+    }
+  }
 }
 
 asio::awaitable<void> Client::receive(std::weak_ptr<Client> weak, std::shared_ptr<Codec> codec) {

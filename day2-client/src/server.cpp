@@ -80,7 +80,13 @@ const Body invalid_request = nullptr;
 
 void send_response(Codec& codec, const Header& h, const Body& body) {
   // The connection's outbox keeps whole messages apart; no `sending` mutex is needed here.
-  codec.write(h, body);
+  if (auto ec = codec.write(h, body)) {
+    // A reply the codec cannot encode (a string that is not UTF-8, for JSON) is still answered.
+    const Header failed{.service_method = h.service_method,
+                        .seq = h.seq,
+                        .error = "rpc server: cannot encode response: " + ec.message()};
+    if (codec.write(failed, invalid_request)) log("rpc server: cannot encode response " + std::to_string(h.seq));
+  }
 }
 
 // Go's readRequest. An error returned here ends the connection; a failure that belongs to this

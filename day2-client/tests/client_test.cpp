@@ -181,5 +181,23 @@ TEST(Client, AReplyThatDoesNotFitTheReplyTypeFailsThatCallOnly) {
   EXPECT_EQ(text, "still works");
 }
 
+TEST(Client, ArgumentsTheCodecCannotEncodeFailThatCallAtOnceAndTheNextCallWorks) {
+  ScriptedServer server([](Codec& codec) -> asio::awaitable<void> {
+    for (;;) {
+      Header h;
+      Body body;
+      if (co_await codec.read_header(h) || co_await codec.read_body(&body)) co_return;
+      codec.write(h, body);
+    }
+  });
+  auto client = *dial(server.pool.get_executor(), "tcp", server.address, {.codec_type = json_type});
+  std::string reply;
+  auto call = client->go("Echo.Echo", std::string("\xff not UTF-8"), &reply);
+  EXPECT_TRUE(call->is_done());  // nothing was sent, nothing waits
+  EXPECT_EQ(call->error, errc::bad_body);
+  EXPECT_FALSE(client->call("Echo.Echo", std::string("fine"), &reply));
+  EXPECT_EQ(reply, "fine");
+}
+
 }  // namespace
 }  // namespace geerpc::test

@@ -5,6 +5,7 @@
 #include <charconv>
 #include <cstring>
 #include <limits>
+#include <stdexcept>
 #include <vector>
 
 namespace geerpc {
@@ -15,6 +16,8 @@ void to_json(nlohmann::json& j, const Header& header) {
 
 void from_json(const nlohmann::json& j, Header& header) {
   j.at("service_method").get_to(header.service_method);
+  // A float or negative seq would be converted with undefined (or surprising) results.
+  if (!j.at("seq").is_number_unsigned()) throw std::invalid_argument("seq is not an unsigned integer");
   j.at("seq").get_to(header.seq);
   j.at("error").get_to(header.error);
 }
@@ -30,6 +33,7 @@ class Bytes {
   explicit Bytes(std::string_view s) : p_(s.data()), end_(s.data() + s.size()) {}
 
   bool empty() const { return p_ == end_; }
+  bool too_deep = false;  // set when nesting passed max_nesting: refused, not handed on
   std::size_t size() const { return static_cast<std::size_t>(end_ - p_); }
 
   bool skip(std::string_view literal) {
@@ -92,7 +96,13 @@ bool Bytes::json_plain_string(std::string_view& out) {
 
 struct JsonFormat {
   static void encode(const json& value, std::string& out) { out += value.dump(); }
-  static json decode(std::string_view bytes) { return json::parse(bytes); }
+  static json decode(std::string_view bytes) {
+    // Parsing is iterative in nlohmann; only what is done with the value later recurses.
+    return json::parse(bytes, [](int depth, json::parse_event_t, json&) {
+      if (depth > max_nesting) throw std::invalid_argument("nesting too deep");
+      return true;
+    });
+  }
 
   // Writes dump() of the header object, key order and all, without building it; false (and
   // nothing written) when a string would need escaping.
@@ -172,7 +182,6 @@ bool skip_msgpack_key(Bytes& in, std::string_view key) {
 // malformed or very deeply nested input - and the caller hands those to nlohmann, so every result
 // and every error stays nlohmann's.
 bool read_msgpack(Bytes& in, json& out, int depth = 0) {
-  constexpr int max_depth = 64;  // recursion on the peer's say-so; nlohmann takes the rare deeper one
   std::uint8_t tag = 0;
   std::uint64_t n = 0;
   std::string_view bytes;
@@ -192,7 +201,10 @@ bool read_msgpack(Bytes& in, json& out, int depth = 0) {
     } else if (!in.big_endian(tag % 2 == 0 ? 2 : 4, n)) {  // array16/map16 are even, *32 odd
       return false;
     }
-    if (depth == max_depth) return false;
+    if (depth == max_nesting) {
+      in.too_deep = true;
+      return false;
+    }
     if (is_map) {
       out = json::object();
       for (std::uint64_t i = 0; i < n; ++i) {
@@ -252,6 +264,7 @@ struct MsgpackFormat {
     json value;
     Bytes in(bytes);
     if (read_msgpack(in, value) && in.empty()) return value;
+    if (in.too_deep) throw std::invalid_argument("nesting too deep");
     return json::from_msgpack(bytes.begin(), bytes.end());
   }
 
@@ -312,26 +325,38 @@ class FramedCodec final : public Codec {
     co_return parse_body(frame, *body);
   }
 
-  void write(const Header& header, const Body& body) override { conn_->send(message(header, body)); }
+  std::error_code write(const Header& header, const Body& body) override {
+    auto bytes = message(header, body);
+    if (bytes) conn_->send(*bytes);
+    return bytes.error().code();
+  }
 
   void close() override { conn_->close_after_flush(); }
   Conn& conn() override { return *conn_; }
 
   // The pure halves of the above, apart from the connection.
-  static std::string message(const Header& header, const Body& body) {
+  static Result<std::string> message(const Header& header, const Body& body) {
     std::string out;
     // Room for the header frame and a small body: the common message costs one allocation.
     out.reserve(128 + header.service_method.size() + header.error.size());
-    append_frame(out, [&] {
-      if (!Format::encode_header(header, out)) Format::encode(json(header), out);
-    });
-    append_frame(out, [&] { Format::encode(body, out); });
+    try {
+      append_frame(out, [&] {
+        if (!Format::encode_header(header, out)) Format::encode(json(header), out);
+      });
+    } catch (const json::exception&) {
+      return errc::bad_header;
+    }
+    try {
+      append_frame(out, [&] { Format::encode(body, out); });
+    } catch (const json::exception&) {
+      return errc::bad_body;
+    }
     return out;
   }
   static std::error_code parse_header(std::string_view frame, Header& header) {
     try {
       if (!Format::decode_header(frame, header)) Format::decode(frame).get_to(header);
-    } catch (const json::exception&) {
+    } catch (const std::exception&) {  // nlohmann's, and ours for a bad seq or too deep nesting
       return errc::bad_header;
     }
     return {};
@@ -339,7 +364,7 @@ class FramedCodec final : public Codec {
   static std::error_code parse_body(std::string_view frame, Body& body) {
     try {
       body = Format::decode(frame);
-    } catch (const json::exception&) {
+    } catch (const std::exception&) {  // nlohmann's, and ours for too deep nesting
       return errc::bad_body;
     }
     return {};

@@ -173,7 +173,7 @@ Result<Header> dom_header(const Type& type, std::string_view bytes) {
   try {
     const json value = type == json_type ? json::parse(bytes) : json::from_msgpack(bytes.begin(), bytes.end());
     return value.get<Header>();
-  } catch (const json::exception&) {
+  } catch (const std::exception&) {  // from_json refuses a seq that is not an unsigned integer
     return errc::bad_header;
   }
 }
@@ -416,7 +416,7 @@ TEST(MsgpackCodec, DecodesEveryKindOfBodyExactlyAsNlohmann) {
       bytes({0xde, 0, 1, 0xd9, 1, 'k', 0xc0}),
       bytes({0xdf, 0, 0, 0, 0}),
       bytes({0x81, 0xda, 0, 0, 0x80}),
-      std::string(100, '\x91') + bytes({0x01}),  // nested past the fast reader's depth
+      std::string(max_nesting, '\x91') + bytes({0x01}),  // nested as deep as the limit allows
       // Invalid: every one must stay an error.
       "",
       bytes({0xc1}),
@@ -464,6 +464,67 @@ TEST(MsgpackCodec, RoundTripsALargeBinaryBody) {
   auto m = pair.read();
   ASSERT_TRUE(m) << m.error();
   EXPECT_TRUE(identical(m->body, body));
+}
+
+TEST(CodecLimits, TheJsonCodecRefusesToWriteAStringThatIsNotUtf8AndQueuesNothing) {
+  CodecPair pair(json_type);
+  EXPECT_EQ(pair.writer->write({.service_method = "A.B", .seq = 1}, std::string("\xff\xfe")), errc::bad_body);
+  EXPECT_EQ(pair.writer->write({.service_method = "A.B", .seq = 2, .error = "\xff"}, nullptr), errc::bad_header);
+  ASSERT_FALSE(pair.writer->write({.service_method = "A.B", .seq = 3}, "fine"));
+  auto m = pair.read();  // the first message on the wire is the third one written
+  ASSERT_TRUE(m) << m.error();
+  EXPECT_EQ(m->header.seq, 3u);
+}
+
+TEST(CodecLimits, BodiesNestedDeeperThanTheLimitAreRefusedNotACrash) {
+  for (const auto& type : {json_type, msgpack_type}) {
+    CodecPair pair(type);
+    const std::string json_bytes = std::string(100000, '[') + std::string(100000, ']');
+    const std::string msgpack_bytes = std::string(100000, '\x91') + '\xc0';
+    std::string header;
+    if (type == json_type) {
+      header = nlohmann::json(Header{.service_method = "A.B", .seq = 1}).dump();
+    } else {
+      nlohmann::json::to_msgpack(nlohmann::json(Header{.service_method = "A.B", .seq = 1}), header);
+    }
+    std::string bytes;
+    for (const auto& frame : {header, type == json_type ? json_bytes : msgpack_bytes}) {
+      Conn::append_length(bytes, frame.size());
+      bytes += frame;
+    }
+    pair.writer_conn->send(bytes);
+    auto m = pair.read();
+    ASSERT_FALSE(m) << type;
+    EXPECT_EQ(m.error(), errc::bad_body) << type;
+  }
+}
+
+TEST(CodecLimits, BodiesNestedUpToTheLimitAreAccepted) {
+  for (const auto& type : {json_type, msgpack_type}) {
+    CodecPair pair(type);
+    Body deep = 1;
+    for (int i = 0; i < max_nesting; ++i) deep = Body::array({deep});
+    ASSERT_FALSE(pair.writer->write({.service_method = "A.B", .seq = 1}, deep));
+    auto m = pair.read();
+    ASSERT_TRUE(m) << type << ": " << m.error();
+    EXPECT_EQ(m->body, deep);
+  }
+}
+
+TEST(CodecLimits, AJsonHeaderWhoseSeqIsNotAnUnsignedIntegerIsABadHeader) {
+  for (const char* seq : {"-1", "1.5", "18446744073709551630"}) {
+    CodecPair pair(json_type);
+    const std::string header = std::string(R"({"error":"","seq":)") + seq + R"(,"service_method":"A.B"})";
+    std::string bytes;
+    Conn::append_length(bytes, header.size());
+    bytes += header;
+    Conn::append_length(bytes, 4);
+    bytes += "null";
+    pair.writer_conn->send(bytes);
+    auto m = pair.read();
+    ASSERT_FALSE(m) << seq;
+    EXPECT_EQ(m.error(), errc::bad_header) << seq;
+  }
 }
 
 }  // namespace

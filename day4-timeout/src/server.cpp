@@ -130,7 +130,13 @@ const Body invalid_request = nullptr;
 
 void send_response(Codec& codec, const Header& h, const Body& body) {
   // The connection's outbox keeps whole messages apart; no `sending` mutex is needed here.
-  codec.write(h, body);
+  if (auto ec = codec.write(h, body)) {
+    // A reply the codec cannot encode (a string that is not UTF-8, for JSON) is still answered.
+    const Header failed{.service_method = h.service_method,
+                        .seq = h.seq,
+                        .error = "rpc server: cannot encode response: " + ec.message()};
+    if (codec.write(failed, invalid_request)) log("rpc server: cannot encode response " + std::to_string(h.seq));
+  }
 }
 
 // Go's readRequest. An error returned here ends the connection; a failure that belongs to this
@@ -316,9 +322,9 @@ asio::awaitable<void> stop_on_strand(std::shared_ptr<State> state) {
 
 Server::Server(asio::any_io_executor executor, ServerConfig config)
     : handlers_(config.handler_threads ? std::make_unique<asio::thread_pool>(config.handler_threads) : nullptr),
-      state_(std::make_shared<State>(std::move(executor),
-                                     handlers_ ? asio::any_io_executor(handlers_->get_executor()) : asio::any_io_executor(),
-                                     config)) {}
+      state_(std::make_shared<State>(
+          std::move(executor), handlers_ ? asio::any_io_executor(handlers_->get_executor()) : asio::any_io_executor(),
+          config)) {}
 
 Server::~Server() {
   // Must not block (the executor may already be gone): close everything without waiting.

@@ -28,6 +28,10 @@ void from_json(const nlohmann::json& j, Header& header);
 // the same value, so one pair of functions per user type serves JSON and MessagePack alike.
 using Body = nlohmann::json;
 
+// Bodies nested deeper than this are refused (errc::bad_body): nlohmann copies and serialises
+// values recursively, so a peer's 100,000 nested arrays would otherwise overflow the stack.
+inline constexpr int max_nesting = 64;
+
 // Go's Codec interface. Reads happen on one coroutine at a time; write may be called from any
 // thread and queues one message (header frame + body frame) on the connection.
 class Codec {
@@ -36,7 +40,9 @@ class Codec {
   virtual asio::awaitable<std::error_code> read_header(Header& header) = 0;
   // A null body reads the frame and drops it, so the stream stays in step.
   virtual asio::awaitable<std::error_code> read_body(Body* body) = 0;
-  virtual void write(const Header& header, const Body& body) = 0;
+  // errc::bad_header or bad_body when the codec cannot encode the message (the JSON codec refuses
+  // strings that are not UTF-8); nothing is queued then.
+  virtual std::error_code write(const Header& header, const Body& body) = 0;
   virtual void close() = 0;
   virtual Conn& conn() = 0;
 };
