@@ -29,7 +29,10 @@ Result<Option> parse_option(std::string_view line) {
   Option option;
   try {
     const auto j = nlohmann::json::parse(line);
-    j.at("magic_number").get_to(option.magic_number);
+    // Not get_to: it converts any number, and converting a float outside int's range is undefined.
+    const auto& magic = j.at("magic_number");
+    if (!magic.is_number_integer()) return errc::bad_option;
+    option.magic_number = magic == magic_number ? magic_number : 0;
     j.at("codec_type").get_to(option.codec_type);
   } catch (const nlohmann::json::exception&) {
     return errc::bad_option;
@@ -104,7 +107,9 @@ asio::awaitable<std::error_code> read_request(Codec& codec, Request& req) {
 }
 
 asio::awaitable<void> handle_request(Codec& codec, std::shared_ptr<Request> req) {
-  log("rpc server: " + req->h.service_method + " seq " + std::to_string(req->h.seq) + " args " + req->argv.dump());
+  // MessagePack strings may hold any bytes; dump() would throw on invalid UTF-8 by default.
+  const auto args = req->argv.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  log("rpc server: " + req->h.service_method + " seq " + std::to_string(req->h.seq) + " args " + args);
   req->replyv = "geerpc resp " + std::to_string(req->h.seq);
   send_response(codec, req->h, req->replyv);
   co_return;
@@ -175,7 +180,9 @@ void start_serving(const std::shared_ptr<State>& state, Socket socket) {
   }
   asio::co_spawn(conn->get_executor(), serve_conn(state, conn), [state, conn](std::exception_ptr error) {
     if (error) log("rpc server: connection ended by an exception");
-    conn->close();
+    // Not close(): that would drop responses still queued, such as the error answer to a bad
+    // body that came just before the frame that ended the connection.
+    conn->close_after_flush();
     {
       std::lock_guard lock(state->mutex);
       state->conns.erase(conn);

@@ -30,7 +30,10 @@ Result<Option> parse_option(std::string_view line) {
   Option option;
   try {
     const auto j = nlohmann::json::parse(line);
-    j.at("magic_number").get_to(option.magic_number);
+    // Not get_to: it converts any number, and converting a float outside int's range is undefined.
+    const auto& magic = j.at("magic_number");
+    if (!magic.is_number_integer()) return errc::bad_option;
+    option.magic_number = magic == magic_number ? magic_number : 0;
     j.at("codec_type").get_to(option.codec_type);
   } catch (const nlohmann::json::exception&) {
     return errc::bad_option;
@@ -218,7 +221,9 @@ void start_serving(const std::shared_ptr<State>& state, Socket socket) {
   }
   asio::co_spawn(conn->get_executor(), serve_conn(state, conn), [state, conn](std::exception_ptr error) {
     if (error) log("rpc server: connection ended by an exception");
-    conn->close();
+    // Not close(): that would drop responses still queued, such as the error answer to a bad
+    // body that came just before the frame that ended the connection.
+    conn->close_after_flush();
     {
       std::lock_guard lock(state->mutex);
       state->conns.erase(conn);

@@ -134,6 +134,25 @@ TEST(Server, BodyThatCannotBeDecodedGetsAnErrorAndTheConnectionGoesOn) {
   expect_still_served(client, 4);
 }
 
+TEST(Server, AnErrorResponseQueuedBeforeAFatalFrameStillReachesTheClient) {
+  TestServer ts;
+  HandClient client(ts.pool.get_executor(), ts.endpoint, json_type);
+  client.send_option({.codec_type = json_type});
+  std::string header = nlohmann::json(Header{.service_method = "Foo.Sum", .seq = 5}).dump();
+  std::string bytes;
+  Conn::append_length(bytes, header.size());
+  bytes += header;
+  Conn::append_length(bytes, 5);
+  bytes += "{oops";  // answered with an error; then a header that is no header ends the connection
+  bytes += std::string("\0\0\0\x05hello", 9);
+  client.send_raw(bytes);
+  auto reply = client.read();
+  ASSERT_TRUE(reply) << reply.error();
+  EXPECT_EQ(reply->header.seq, 5u);
+  EXPECT_FALSE(reply->header.error.empty());
+  EXPECT_FALSE(client.read());
+}
+
 TEST(ServerStop, ReturnsPromptlyWithIdleClientsConnected) {
   TestServer ts({.stop_timeout = 5s});
   std::vector<std::unique_ptr<HandClient>> clients;

@@ -46,11 +46,15 @@ Result<Option> parse_option(std::string_view line) {
   Option option;
   try {
     const auto j = nlohmann::json::parse(line);
-    j.at("magic_number").get_to(option.magic_number);
+    // Not get_to: it converts any number, and converting a float outside int's range is undefined.
+    const auto& magic = j.at("magic_number");
+    if (!magic.is_number_integer()) return errc::bad_option;
+    option.magic_number = magic == magic_number ? magic_number : 0;
     j.at("codec_type").get_to(option.codec_type);
     for (auto [key, field] : {std::pair{"connect_timeout_ms", &option.connect_timeout},
                               std::pair{"handle_timeout_ms", &option.handle_timeout}}) {
       if (!j.contains(key)) continue;
+      if (!j.at(key).is_number_integer()) return errc::bad_option;  // a float would convert with UB
       const auto ms = j.at(key).get<std::int64_t>();
       if (ms < 0) return errc::bad_option;
       *field = std::chrono::milliseconds(ms);
@@ -264,7 +268,9 @@ void start_serving(const std::shared_ptr<State>& state, Socket socket) {
   }
   asio::co_spawn(conn->get_executor(), serve_conn(state, conn), [state, conn](std::exception_ptr error) {
     if (error) log("rpc server: connection ended by an exception");
-    conn->close();
+    // Not close(): that would drop responses still queued, such as the error answer to a bad
+    // body that came just before the frame that ended the connection.
+    conn->close_after_flush();
     {
       std::lock_guard lock(state->mutex);
       state->conns.erase(conn);

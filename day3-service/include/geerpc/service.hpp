@@ -179,7 +179,7 @@ std::unique_ptr<MethodType> make_method_type(std::string name) {
     m->decode_argv_ = [](const Body& body, void* argv) -> Error {
       try {
         body.get_to(*static_cast<Args*>(argv));
-      } catch (const nlohmann::json::exception& e) {
+      } catch (const std::exception& e) {  // nlohmann's, or whatever the type's from_json throws
         return {errc::bad_body, e.what()};
       }
       return {};
