@@ -176,7 +176,7 @@ asio::awaitable<void> serve_codec(std::shared_ptr<State> state, std::unique_ptr<
     in_flight.add();
     const bool inline_call = req->mtype->is_coroutine || !state->handlers;
     const auto& where = inline_call ? codec->conn().get_executor() : state->handlers;
-    asio::co_spawn(where, handle_request(*codec, req), [&in_flight](std::exception_ptr error) {
+    asio::co_spawn(where, handle_request(*codec, req), [&in_flight](const std::exception_ptr& error) {
       if (error) log("rpc server: a handler ended with an exception");
       in_flight.done();
     });
@@ -219,7 +219,7 @@ void start_serving(const std::shared_ptr<State>& state, Socket socket) {
     state->conns.insert(conn);
     state->serving.add();
   }
-  asio::co_spawn(conn->get_executor(), serve_conn(state, conn), [state, conn](std::exception_ptr error) {
+  asio::co_spawn(conn->get_executor(), serve_conn(state, conn), [state, conn](const std::exception_ptr& error) {
     if (error) log("rpc server: connection ended by an exception");
     // Not close(): that would drop responses still queued, such as the error answer to a bad
     // body that came just before the frame that ended the connection.

@@ -220,12 +220,13 @@ asio::awaitable<void> serve_codec(std::shared_ptr<State> state, std::unique_ptr<
     }
     const bool inline_call = req->mtype->is_coroutine || !state->handlers;
     const auto& where = inline_call ? codec->conn().get_executor() : state->handlers;
-    asio::co_spawn(where, handle_request(*codec, req, answered), [&in_flight, timeout](std::exception_ptr error) {
-      if (error) log("rpc server: a handler ended with an exception");
-      // A method that outlived its timeout still ends here, harmlessly: its result was dropped.
-      if (timeout) asio::post(timeout->get_executor(), [timeout] { timeout->cancel(); });
-      in_flight.done();
-    });
+    asio::co_spawn(where, handle_request(*codec, req, answered),
+                   [&in_flight, timeout](const std::exception_ptr& error) {
+                     if (error) log("rpc server: a handler ended with an exception");
+                     // A method that outlived its timeout still ends here, harmlessly: its result was dropped.
+                     if (timeout) asio::post(timeout->get_executor(), [timeout] { timeout->cancel(); });
+                     in_flight.done();
+                   });
   }
   co_await in_flight.wait_until(std::chrono::steady_clock::time_point::max());
   codec->close();
@@ -266,7 +267,7 @@ void start_serving(const std::shared_ptr<State>& state, Socket socket) {
     state->conns.insert(conn);
     state->serving.add();
   }
-  asio::co_spawn(conn->get_executor(), serve_conn(state, conn), [state, conn](std::exception_ptr error) {
+  asio::co_spawn(conn->get_executor(), serve_conn(state, conn), [state, conn](const std::exception_ptr& error) {
     if (error) log("rpc server: connection ended by an exception");
     // Not close(): that would drop responses still queued, such as the error answer to a bad
     // body that came just before the frame that ended the connection.

@@ -44,7 +44,7 @@ struct ServerConfig {
   // connection until some finish.
   std::size_t max_in_flight = 1024;
   // Responses queued for a peer that does not read them; above this the server stops reading.
-  std::size_t max_unsent_bytes = 32 * 1024 * 1024;
+  std::size_t max_unsent_bytes = std::size_t{32} * 1024 * 1024;
   // How long stop() lets in-flight requests finish before it closes their connections anyway.
   std::chrono::milliseconds stop_timeout{5000};
 };

@@ -34,7 +34,7 @@ std::string to_string(const Endpoint& endpoint);
 // Awaiting with this token yields (error_code, result...) instead of throwing.
 inline constexpr auto use_nothrow = asio::experimental::as_tuple(asio::use_awaitable);
 
-inline constexpr std::size_t default_max_frame_size = 16 * 1024 * 1024;
+inline constexpr std::size_t default_max_frame_size = std::size_t{16} * 1024 * 1024;
 // Once a frame (or a line) has started to arrive, the rest must arrive within this time: a peer
 // that sends half a frame and goes silent would otherwise hold its connection forever.
 inline constexpr std::chrono::milliseconds default_frame_timeout{30'000};
