@@ -163,13 +163,15 @@ TEST(Load, TenThousandDialCloseCyclesLeaveNoDescriptorsOrMemoryBehind) {
   for (int i = 0; i < 100; ++i) cycle();  // warm up allocators and the thread pool
   ASSERT_TRUE(eventually([&] { return ts.server.connection_count() == 0; }));
   const auto descriptors = open_descriptors();
-  const auto memory = resident_kib();
+  [[maybe_unused]] const auto memory = resident_kib();
   for (int i = 0; i < 10'000; ++i) cycle();
   ASSERT_TRUE(eventually([&] { return ts.server.connection_count() == 0; }));
   // Sockets are closed by a handler posted as each connection ends, a moment after the count drops.
   EXPECT_TRUE(eventually([&] { return open_descriptors() == descriptors; }))
       << open_descriptors() << " descriptors open, " << descriptors << " before";
+#ifndef __SANITIZE_ADDRESS__  // ASan keeps freed memory in quarantine; its LeakSanitizer checks at exit
   EXPECT_LT(resident_kib(), memory + 16 * 1024) << "grew from " << memory << " KiB";
+#endif
 }
 
 }  // namespace
