@@ -6,6 +6,16 @@
 namespace geerpc::test {
 namespace {
 
+// A script for ScriptedServer: answers every request with its own body.
+asio::awaitable<void> echo_every_request(Codec& codec) {
+  for (;;) {
+    Header h;
+    Body body;
+    if (co_await codec.read_header(h) || co_await codec.read_body(&body)) co_return;
+    codec.write(h, body);
+  }
+}
+
 // A real server (day 1's placeholder handler) and a client dialed to it.
 struct ClientTest : ::testing::Test {
   LogCapture quiet;  // the placeholder handler logs every request
@@ -165,14 +175,7 @@ TEST(Client, AReplyWhoseSeqMatchesNoPendingCallIsSkipped) {
 }
 
 TEST(Client, AReplyThatDoesNotFitTheReplyTypeFailsThatCallOnly) {
-  ScriptedServer server([](Codec& codec) -> asio::awaitable<void> {
-    for (;;) {
-      Header h;
-      Body body;
-      if (co_await codec.read_header(h) || co_await codec.read_body(&body)) co_return;
-      codec.write(h, body);
-    }
-  });
+  ScriptedServer server(echo_every_request);
   auto client = *dial(server.pool.get_executor(), "tcp", server.address);
   int number = 0;
   EXPECT_EQ(client->call("Echo.Echo", "not a number", &number), errc::bad_body);
@@ -182,14 +185,7 @@ TEST(Client, AReplyThatDoesNotFitTheReplyTypeFailsThatCallOnly) {
 }
 
 TEST(Client, ArgumentsTheCodecCannotEncodeFailThatCallAtOnceAndTheNextCallWorks) {
-  ScriptedServer server([](Codec& codec) -> asio::awaitable<void> {
-    for (;;) {
-      Header h;
-      Body body;
-      if (co_await codec.read_header(h) || co_await codec.read_body(&body)) co_return;
-      codec.write(h, body);
-    }
-  });
+  ScriptedServer server(echo_every_request);
   auto client = *dial(server.pool.get_executor(), "tcp", server.address, {.codec_type = json_type});
   std::string reply;
   auto call = client->go("Echo.Echo", std::string("\xff not UTF-8"), &reply);
