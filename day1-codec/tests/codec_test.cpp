@@ -19,14 +19,7 @@ struct CodecPair {
     reader_conn->close();
     pool.join();
   }
-  Result<Message> read() {
-    return run(reader_conn->get_executor(), [](Codec& codec) -> asio::awaitable<Result<Message>> {
-      Message m;
-      if (auto ec = co_await codec.read_header(m.header)) co_return ec;
-      if (auto ec = co_await codec.read_body(&m.body)) co_return ec;
-      co_return m;
-    }(*reader));
-  }
+  Result<Message> read() { return run(reader_conn->get_executor(), read_message(*reader)); }
   asio::thread_pool pool{2};
   std::shared_ptr<Conn> writer_conn, reader_conn;
   std::unique_ptr<Codec> writer, reader;

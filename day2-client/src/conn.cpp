@@ -159,12 +159,23 @@ void Conn::send(std::string_view bytes) {
   if (closed_ || close_when_flushed_) return;
   pending_.append(bytes);
   unsent_ += bytes.size();
-  if (!write_active_) {
-    write_active_ = true;
-    // Posted, not dispatched: a reader that handles several buffered requests queues all their
-    // responses before the first write starts, so they share one write.
-    asio::post(socket_.get_executor(), [self = shared_from_this()] { self->start_write(); });
-  }
+  wake_writer();
+}
+
+void Conn::wake_writer() {
+  if (write_active_) return;
+  write_active_ = true;
+  // Posted, not dispatched: a reader that handles several buffered requests queues all their
+  // responses before the first write starts, so they share one write.
+  asio::post(socket_.get_executor(), [self = shared_from_this()] { self->start_write(); });
+}
+
+void Conn::close_socket() {
+  std::error_code ignored;
+  socket_.shutdown(Socket::shutdown_both, ignored);
+  socket_.close(ignored);
+  disarm_frame_timer();
+  writable_timer_.cancel();
 }
 
 void Conn::start_write() {
@@ -175,11 +186,7 @@ void Conn::start_write() {
       write_active_ = false;
       if (close_when_flushed_) {
         closed_ = true;
-        std::error_code ignored;
-        socket_.shutdown(Socket::shutdown_both, ignored);
-        socket_.close(ignored);
-        disarm_frame_timer();
-        writable_timer_.cancel();
+        close_socket();
       }
       return;
     }
@@ -231,10 +238,7 @@ void Conn::close_after_flush() {
   std::lock_guard lock(mutex_);
   if (closed_ || close_when_flushed_) return;
   close_when_flushed_ = true;
-  if (!write_active_) {
-    write_active_ = true;
-    asio::post(socket_.get_executor(), [self = shared_from_this()] { self->start_write(); });
-  }
+  wake_writer();
 }
 
 void Conn::close() {
@@ -245,13 +249,7 @@ void Conn::close() {
     unsent_ -= pending_.size();
     pending_.clear();
   }
-  asio::post(socket_.get_executor(), [self = shared_from_this()] {
-    std::error_code ignored;
-    self->socket_.shutdown(Socket::shutdown_both, ignored);
-    self->socket_.close(ignored);
-    self->disarm_frame_timer();
-    self->writable_timer_.cancel();
-  });
+  asio::post(socket_.get_executor(), [self = shared_from_this()] { self->close_socket(); });
 }
 
 }  // namespace geerpc

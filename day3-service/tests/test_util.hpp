@@ -114,6 +114,14 @@ struct Message {
   Body body;
 };
 
+// One whole message, header then body, or the error that stopped it.
+inline asio::awaitable<Result<Message>> read_message(Codec& codec) {
+  Message m;
+  if (auto ec = co_await codec.read_header(m.header)) co_return ec;
+  if (auto ec = co_await codec.read_body(&m.body)) co_return ec;
+  co_return m;
+}
+
 // The client side of the protocol, by hand: Option line, frames through a codec, raw bytes.
 class HandClient {
  public:
@@ -133,14 +141,7 @@ class HandClient {
   }
 
   // The next response, or the error that ended the connection.
-  Result<Message> read() {
-    return run(conn_->get_executor(), [](Codec& codec) -> asio::awaitable<Result<Message>> {
-      Message m;
-      if (auto ec = co_await codec.read_header(m.header)) co_return ec;
-      if (auto ec = co_await codec.read_body(&m.body)) co_return ec;
-      co_return m;
-    }(*codec_));
-  }
+  Result<Message> read() { return run(conn_->get_executor(), read_message(*codec_)); }
 
   Conn& conn() { return *conn_; }
 

@@ -114,6 +114,14 @@ struct Message {
   Body body;
 };
 
+// One whole message, header then body, or the error that stopped it.
+inline asio::awaitable<Result<Message>> read_message(Codec& codec) {
+  Message m;
+  if (auto ec = co_await codec.read_header(m.header)) co_return ec;
+  if (auto ec = co_await codec.read_body(&m.body)) co_return ec;
+  co_return m;
+}
+
 // The client side of the protocol, by hand: Option line, frames through a codec, raw bytes.
 class HandClient {
  public:
@@ -145,10 +153,7 @@ class HandClient {
         std::string line;
         if (auto ec = co_await codec.conn().read_line(line, max_option_line)) co_return ec;
       }
-      Message m;
-      if (auto ec = co_await codec.read_header(m.header)) co_return ec;
-      if (auto ec = co_await codec.read_body(&m.body)) co_return ec;
-      co_return m;
+      co_return co_await read_message(codec);
     }(*codec_, answer_pending));
   }
 

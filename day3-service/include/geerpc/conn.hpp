@@ -85,8 +85,10 @@ class Conn : public std::enable_shared_from_this<Conn> {
   asio::awaitable<std::error_code> fill(std::size_t need);
   void arm_frame_timer();
   void disarm_frame_timer();
+  void wake_writer();  // starts the writer unless it runs; the caller holds mutex_
   void start_write();
   void on_written(std::error_code ec);
+  void close_socket();  // on the strand
 
   Socket socket_;
   const std::size_t max_frame_size_;
