@@ -116,16 +116,22 @@ TEST(Server, AClientThatSendsHalfAFrameAndGoesSilentIsDropped) {
   EXPECT_TRUE(log.contains("timed out waiting for the rest of a frame"));
 }
 
-TEST(Server, BodyThatCannotBeDecodedGetsAnErrorAndTheConnectionGoesOn) {
-  TestServer ts;
-  HandClient client(ts.pool.get_executor(), ts.endpoint, json_type);
-  client.send_option({.codec_type = json_type});
-  std::string header = nlohmann::json(Header{.service_method = "Foo.Sum", .seq = 3}).dump();
+// The frames of a JSON request for Foo.Sum whose body is not JSON.
+std::string json_request_with_bad_body(std::uint64_t seq) {
+  const std::string header = nlohmann::json(Header{.service_method = "Foo.Sum", .seq = seq}).dump();
   std::string bytes;
   Conn::append_length(bytes, header.size());
   bytes += header;
   Conn::append_length(bytes, 5);
   bytes += "{oops";
+  return bytes;
+}
+
+TEST(Server, BodyThatCannotBeDecodedGetsAnErrorAndTheConnectionGoesOn) {
+  TestServer ts;
+  HandClient client(ts.pool.get_executor(), ts.endpoint, json_type);
+  client.send_option({.codec_type = json_type});
+  std::string bytes = json_request_with_bad_body(3);
   client.send_raw(bytes);
   auto reply = client.read();
   ASSERT_TRUE(reply) << reply.error().message();
@@ -138,12 +144,8 @@ TEST(Server, AnErrorResponseQueuedBeforeAFatalFrameStillReachesTheClient) {
   TestServer ts;
   HandClient client(ts.pool.get_executor(), ts.endpoint, json_type);
   client.send_option({.codec_type = json_type});
-  std::string header = nlohmann::json(Header{.service_method = "Foo.Sum", .seq = 5}).dump();
-  std::string bytes;
-  Conn::append_length(bytes, header.size());
-  bytes += header;
-  Conn::append_length(bytes, 5);
-  bytes += "{oops";  // answered with an error; then a header that is no header ends the connection
+  // Answered with an error; then a header that is no header ends the connection.
+  std::string bytes = json_request_with_bad_body(5);
   bytes += std::string("\0\0\0\x05hello", 9);
   client.send_raw(bytes);
   auto reply = client.read();
