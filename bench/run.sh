@@ -15,8 +15,9 @@
 #      BUILD_TYPE       CMake build type (default Release)
 #      SCENARIOS        subset of "seq shared multi"
 #      PAYLOADS         subset of "0 16 1024 65536 1048576" (0 = Bench.Sum, N = N-byte Bench.Echo)
-#      IMPLS            subset of "netrpc raw geerpc-json geerpc-msgpack geerpc-coro" (default: all)
-#      CORO_PAYLOADS    payloads for geerpc-coro, msgpack with coroutine methods (default: 0)
+#      IMPLS            subset of "netrpc raw geerpc-json geerpc-msgpack geerpc-coro geerpc-pool" (default: all)
+#      CORO_PAYLOADS    payloads for geerpc-coro (coroutine methods) and geerpc-pool (plain methods on
+#                       ServerConfig::handler_threads = 8), both msgpack (default: 0)
 #      IDLE_CONNECTIONS idle connections for geerpc_idle_conns (default 10000; 0 skips the test)
 set -euo pipefail
 
@@ -31,7 +32,7 @@ BUILD_DIR=${BUILD_DIR:-/tmp/geerpc-bench-build}
 BUILD_TYPE=${BUILD_TYPE:-Release}
 SCENARIOS=${SCENARIOS:-seq shared multi}
 PAYLOADS=${PAYLOADS:-0 16 1024 65536 1048576}
-IMPLS=${IMPLS:-netrpc raw geerpc-json geerpc-msgpack geerpc-coro geerpc-inline}
+IMPLS=${IMPLS:-netrpc raw geerpc-json geerpc-msgpack geerpc-coro geerpc-pool}
 [[ " $PAYLOADS " == *" 0 "* ]] && CORO_PAYLOADS=${CORO_PAYLOADS-0} || CORO_PAYLOADS=${CORO_PAYLOADS-}
 IDLE_CONNECTIONS=${IDLE_CONNECTIONS:-10000}
 RESULTS=$BUILD_DIR/bench-results.txt
@@ -130,7 +131,7 @@ plan() {
     done
     for payload in $CORO_PAYLOADS; do
       want geerpc-coro && echo "geerpc-coro $scenario $payload $GEERPC --codec msgpack --methods coroutine"
-      want geerpc-inline && echo "geerpc-inline $scenario $payload $GEERPC --codec msgpack --handler-threads 0"
+      want geerpc-pool && echo "geerpc-pool $scenario $payload $GEERPC --codec msgpack --handler-threads 8"
     done
   done
   return 0

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <asio/bind_cancellation_slot.hpp>
 #include <asio/bind_executor.hpp>
+#include <asio/defer.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/post.hpp>
 #include <asio/write.hpp>
@@ -165,9 +166,10 @@ void Conn::send(std::string_view bytes) {
 void Conn::wake_writer() {
   if (write_active_) return;
   write_active_ = true;
-  // Posted, not dispatched: a reader that handles several buffered requests queues all their
-  // responses before the first write starts, so they share one write.
-  asio::post(socket_.get_executor(), [self = shared_from_this()] { self->start_write(); });
+  // Deferred, not dispatched: a reader that handles several buffered requests queues all their
+  // responses before the first write starts, so they share one write. Deferred, not posted: the
+  // write starts on this thread once the current handler returns, without waking another thread.
+  asio::defer(socket_.get_executor(), [self = shared_from_this()] { self->start_write(); });
 }
 
 void Conn::close_socket() {

@@ -1,6 +1,7 @@
 #include "geerpc/server.hpp"
 
 #include <asio/co_spawn.hpp>
+#include <asio/defer.hpp>
 #include <asio/detached.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/post.hpp>
@@ -60,7 +61,7 @@ struct Server::State : std::enable_shared_from_this<State> {
       : executor(std::move(ex)), handlers(std::move(handler_ex)), config(cfg) {}
 
   asio::any_io_executor executor;
-  asio::any_io_executor handlers;  // where plain methods run
+  asio::any_io_executor handlers;  // where plain methods run: the handler pool, or `executor`
   const ServerConfig config;
 
   mutable std::shared_mutex services_mutex;  // read on every request, written at registration
@@ -144,13 +145,32 @@ asio::awaitable<std::error_code> read_request(const State& state, Codec& codec, 
   co_return std::error_code{};
 }
 
-asio::awaitable<void> handle_request(Codec& codec, std::shared_ptr<Request> req) {
-  if (auto err = co_await req->svc->call(*req->mtype, req->argv, req->replyv)) {
-    req->h.error = err.message();
-    send_response(codec, req->h, invalid_request);
-    co_return;
+// The method's reply, or its error, goes back to the client: every request is answered.
+void send_result(Codec& codec, Request& req, const Error& err) {
+  if (err) {
+    req.h.error = err.message();
+    send_response(codec, req.h, invalid_request);
+    return;
   }
-  send_response(codec, req->h, req->mtype->encode_replyv(req->replyv.get()));
+  Body reply;
+  try {
+    reply = req.mtype->encode_replyv(req.replyv.get());
+  } catch (const std::exception& e) {  // the reply type's to_json threw
+    req.h.error = std::string("rpc server: cannot encode reply: ") + e.what();
+    send_response(codec, req.h, invalid_request);
+    return;
+  }
+  send_response(codec, req.h, reply);
+}
+
+asio::awaitable<void> handle_request(Codec& codec, std::shared_ptr<Request> req) {
+  auto err = co_await req->svc->call(*req->mtype, req->argv, req->replyv);
+  send_result(codec, *req, err);
+}
+
+// A plain method needs no coroutine: it runs to completion on the thread that calls this.
+void handle_plain_request(Codec& codec, Request& req) {
+  send_result(codec, req, req.svc->call_plain(*req.mtype, req.argv, req.replyv));
 }
 
 asio::awaitable<void> serve_codec(std::shared_ptr<State> state, std::unique_ptr<Codec> codec) {
@@ -170,16 +190,24 @@ asio::awaitable<void> serve_codec(std::shared_ptr<State> state, std::unique_ptr<
       send_response(*codec, req->h, invalid_request);
       continue;
     }
-    // Go's `go server.handleRequest(...)`: each request is a coroutine of its own, so requests of
-    // one connection are handled concurrently. A coroutine method runs on the connection's strand
-    // (it suspends instead of blocking); a plain method may block, so it runs on the handler pool.
+    // Go's `go server.handleRequest(...)`: requests of one connection are handled concurrently.
+    // A coroutine method runs on the connection's strand: it suspends instead of blocking. A
+    // plain method may block, so it never runs on the strand, where it would stall its connection.
+    // It is deferred, not posted, to the handler executor: the thread that read the request runs
+    // it as soon as the reader suspends, with no hand-off to another thread.
     in_flight.add();
-    const bool inline_call = req->mtype->is_coroutine || !state->handlers;
-    const auto& where = inline_call ? codec->conn().get_executor() : state->handlers;
-    asio::co_spawn(where, handle_request(*codec, req), [&in_flight](const std::exception_ptr& error) {
-      if (error) log("rpc server: a handler ended with an exception");
-      in_flight.done();
-    });
+    if (req->mtype->is_coroutine) {
+      asio::co_spawn(codec->conn().get_executor(), handle_request(*codec, req),
+                     [&in_flight](const std::exception_ptr& error) {
+                       if (error) log("rpc server: a handler ended with an exception");
+                       in_flight.done();
+                     });
+    } else {
+      asio::defer(state->handlers, [&codec = *codec, req, &in_flight] {
+        handle_plain_request(codec, *req);
+        in_flight.done();
+      });
+    }
   }
   co_await in_flight.wait_until(std::chrono::steady_clock::time_point::max());
   codec->close();
@@ -281,9 +309,8 @@ asio::awaitable<void> stop_on_strand(std::shared_ptr<State> state) {
 
 Server::Server(asio::any_io_executor executor, ServerConfig config)
     : handlers_(config.handler_threads ? std::make_unique<asio::thread_pool>(config.handler_threads) : nullptr),
-      state_(std::make_shared<State>(
-          std::move(executor), handlers_ ? asio::any_io_executor(handlers_->get_executor()) : asio::any_io_executor(),
-          config)) {}
+      state_(std::make_shared<State>(executor, handlers_ ? asio::any_io_executor(handlers_->get_executor()) : executor,
+                                     config)) {}
 
 Server::~Server() {
   // Must not block (the executor may already be gone): close everything without waiting.

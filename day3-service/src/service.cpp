@@ -2,14 +2,38 @@
 
 namespace geerpc {
 
+namespace {
+
+// An exception a method threw, as the error its caller gets.
+Error method_exception(const Service& service, const MethodType& m) {
+  const std::string prefix = "rpc server: " + service.name + "." + m.name + " threw";
+  try {
+    throw;
+  } catch (const std::exception& e) {
+    return {errc::method_exception, prefix + ": " + e.what()};
+  } catch (...) {
+    return {errc::method_exception, prefix + " a non-standard exception"};
+  }
+}
+
+}  // namespace
+
 asio::awaitable<Error> Service::call(const MethodType& m, const Value& argv, const Value& replyv) const {
+  if (!m.is_coroutine) co_return call_plain(m, argv, replyv);
   m.num_calls_.fetch_add(1, std::memory_order_relaxed);
   try {
     co_return co_await m.invoke_(rcvr_.get(), argv.get(), replyv.get());
-  } catch (const std::exception& e) {
-    co_return Error(errc::method_exception, "rpc server: " + name + "." + m.name + " threw: " + e.what());
   } catch (...) {
-    co_return Error(errc::method_exception, "rpc server: " + name + "." + m.name + " threw a non-standard exception");
+    co_return method_exception(*this, m);
+  }
+}
+
+Error Service::call_plain(const MethodType& m, const Value& argv, const Value& replyv) const {
+  m.num_calls_.fetch_add(1, std::memory_order_relaxed);
+  try {
+    return m.invoke_plain_(rcvr_.get(), argv.get(), replyv.get());
+  } catch (...) {
+    return method_exception(*this, m);
   }
 }
 

@@ -90,6 +90,11 @@ TEST(ServerRegistry, TheDefaultServerTakesServicesLikeGosDefaultServer) {
   EXPECT_FALSE(default_server().find_service("Foo.Sum").error);
 }
 
+// A reply type whose to_json throws, as a user's may.
+struct Unencodable {};
+void to_json(Body&, const Unencodable&) { throw std::runtime_error("no JSON for this"); }
+void from_json(const Body&, Unencodable&) {}
+
 // Methods that fail in each way a method can, and one that waits.
 struct Calc {
   Error Divide(Args args, int* reply) {
@@ -98,6 +103,10 @@ struct Calc {
     return {};
   }
   Error Throw(Args, int*) { throw std::runtime_error("boom"); }
+  Error Unsendable(Args, Unencodable* reply) {
+    *reply = {};
+    return {};
+  }
   // A coroutine method: waits for the test to open the gate, holding no thread meanwhile.
   asio::awaitable<Error> Slow(Args args, int* reply) {
     co_await gate.wait_until(std::chrono::steady_clock::now() + wait_limit);
@@ -115,7 +124,7 @@ struct Calc {
   std::latch release{1};
   std::counting_semaphore<1000> blocked{0};  // one release per Block that has started
 };
-GEERPC_SERVICE(Calc, Divide, Throw, Slow, Block)
+GEERPC_SERVICE(Calc, Divide, Throw, Unsendable, Slow, Block)
 
 struct EndToEnd : ::testing::TestWithParam<Type> {
   EndToEnd() {
@@ -178,6 +187,14 @@ TEST_P(EndToEnd, AnExceptionThrownByAMethodArrivesAsAnErrorAndTheServerLivesOn) 
   expect_sum_works(*dial_client());
 }
 
+TEST_P(EndToEnd, AReplyThatCannotBeEncodedIsAnsweredWithAnError) {
+  Unencodable reply;
+  auto error = client->call("Calc.Unsendable", Args{}, &reply);
+  EXPECT_EQ(error, errc::server_error);
+  EXPECT_EQ(error.message(), "rpc server: cannot encode reply: no JSON for this");
+  expect_sum_works(*client);
+}
+
 TEST_P(EndToEnd, ASlowCoroutineMethodInFlightDoesNotDelayAFastOneOnTheSameConnection) {
   int slow_reply = 0;
   auto slow = client->go("Calc.Slow", Args{1, 1}, &slow_reply);
@@ -200,14 +217,14 @@ TEST_P(EndToEnd, APlainMethodThatBlocksDoesNotStallOtherConnections) {
   EXPECT_EQ(blocked_reply, 4);
 }
 
-TEST(ServerConfig, WithNoHandlerThreadsPlainMethodsRunInlineAndStillAnswer) {
-  TestServer ts({.handler_threads = 0});
+TEST(ServerConfig, WithHandlerThreadsPlainMethodsRunOnThatPoolAndStillAnswer) {
+  TestServer ts({.handler_threads = 2});
   expect_sum_works(**dial(ts.pool.get_executor(), "tcp", to_string(ts.endpoint)));
 }
 
 TEST(ServerLimits, AtTheInFlightCapTheServerStopsReadingThatConnectionOnly) {
   Calc calc;
-  TestServer ts({.max_in_flight = 2});
+  TestServer ts({.max_in_flight = 2, .handler_threads = 4});  // the Blocks hold pool threads, not I/O threads
   ts.server.register_service(calc);
   auto busy = *dial(ts.pool.get_executor(), "tcp", to_string(ts.endpoint));
   int replies[2] = {};

@@ -1,6 +1,7 @@
 #include "geerpc/server.hpp"
 
 #include <asio/co_spawn.hpp>
+#include <asio/defer.hpp>
 #include <asio/detached.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/post.hpp>
@@ -84,7 +85,7 @@ struct Server::State : std::enable_shared_from_this<State> {
       : executor(std::move(ex)), handlers(std::move(handler_ex)), config(cfg) {}
 
   asio::any_io_executor executor;
-  asio::any_io_executor handlers;  // where plain methods run
+  asio::any_io_executor handlers;  // where plain methods run: the handler pool, or `executor`
   const ServerConfig config;
 
   mutable std::shared_mutex services_mutex;  // read on every request, written at registration
@@ -168,18 +169,43 @@ asio::awaitable<std::error_code> read_request(const State& state, Codec& codec, 
   co_return std::error_code{};
 }
 
+// The method's reply, or its error, goes back to the client: every request is answered.
+void send_result(Codec& codec, Request& req, const Error& err) {
+  if (err) {
+    req.h.error = err.message();
+    send_response(codec, req.h, invalid_request);
+    return;
+  }
+  Body reply;
+  try {
+    reply = req.mtype->encode_replyv(req.replyv.get());
+  } catch (const std::exception& e) {  // the reply type's to_json threw
+    req.h.error = std::string("rpc server: cannot encode reply: ") + e.what();
+    send_response(codec, req.h, invalid_request);
+    return;
+  }
+  send_response(codec, req.h, reply);
+}
+
 // GeeRPC's called/sent phases become one flag: the method's result and the handle timeout race
 // to answer, the first to set `answered` sends, and the other is dropped.
 asio::awaitable<void> handle_request(Codec& codec, std::shared_ptr<Request> req,
                                      std::shared_ptr<std::atomic<bool>> answered) {
   auto err = co_await req->svc->call(*req->mtype, req->argv, req->replyv);
   if (answered->exchange(true)) co_return;  // too late: the timeout was answered already
-  if (err) {
-    req->h.error = err.message();
-    send_response(codec, req->h, invalid_request);
-    co_return;
-  }
-  send_response(codec, req->h, req->mtype->encode_replyv(req->replyv.get()));
+  send_result(codec, *req, err);
+}
+
+// A plain method needs no coroutine: it runs to completion on the thread that calls this.
+void handle_plain_request(Codec& codec, Request& req, std::atomic<bool>& answered) {
+  auto err = req.svc->call_plain(*req.mtype, req.argv, req.replyv);
+  if (answered.exchange(true)) return;  // too late: the timeout was answered already
+  send_result(codec, req, err);
+}
+
+// A method that outlived its timeout still ends here, harmlessly: its result was dropped.
+void cancel_timeout(const std::shared_ptr<asio::steady_timer>& timeout) {
+  if (timeout) asio::post(timeout->get_executor(), [timeout] { timeout->cancel(); });
 }
 
 asio::awaitable<void> serve_codec(std::shared_ptr<State> state, std::unique_ptr<Codec> codec,
@@ -200,9 +226,11 @@ asio::awaitable<void> serve_codec(std::shared_ptr<State> state, std::unique_ptr<
       send_response(*codec, req->h, invalid_request);
       continue;
     }
-    // Go's `go server.handleRequest(...)`: each request is a coroutine of its own, so requests of
-    // one connection are handled concurrently. A coroutine method runs on the connection's strand
-    // (it suspends instead of blocking); a plain method may block, so it runs on the handler pool.
+    // Go's `go server.handleRequest(...)`: requests of one connection are handled concurrently.
+    // A coroutine method runs on the connection's strand: it suspends instead of blocking. A
+    // plain method may block, so it never runs on the strand, where it would stall its connection
+    // and its handle timeout. It is deferred, not posted, to the handler executor: the thread that
+    // read the request runs it as soon as the reader suspends, with no hand-off to another thread.
     in_flight.add();
     auto answered = std::make_shared<std::atomic<bool>>(false);
     std::shared_ptr<asio::steady_timer> timeout;
@@ -218,15 +246,20 @@ asio::awaitable<void> serve_codec(std::shared_ptr<State> state, std::unique_ptr<
                       invalid_request);
       });
     }
-    const bool inline_call = req->mtype->is_coroutine || !state->handlers;
-    const auto& where = inline_call ? codec->conn().get_executor() : state->handlers;
-    asio::co_spawn(where, handle_request(*codec, req, answered),
-                   [&in_flight, timeout](const std::exception_ptr& error) {
-                     if (error) log("rpc server: a handler ended with an exception");
-                     // A method that outlived its timeout still ends here, harmlessly: its result was dropped.
-                     if (timeout) asio::post(timeout->get_executor(), [timeout] { timeout->cancel(); });
-                     in_flight.done();
-                   });
+    if (req->mtype->is_coroutine) {
+      asio::co_spawn(codec->conn().get_executor(), handle_request(*codec, req, answered),
+                     [&in_flight, timeout](const std::exception_ptr& error) {
+                       if (error) log("rpc server: a handler ended with an exception");
+                       cancel_timeout(timeout);
+                       in_flight.done();
+                     });
+    } else {
+      asio::defer(state->handlers, [&codec = *codec, req, answered, timeout, &in_flight] {
+        handle_plain_request(codec, *req, *answered);
+        cancel_timeout(timeout);
+        in_flight.done();
+      });
+    }
   }
   co_await in_flight.wait_until(std::chrono::steady_clock::time_point::max());
   codec->close();
@@ -329,9 +362,8 @@ asio::awaitable<void> stop_on_strand(std::shared_ptr<State> state) {
 
 Server::Server(asio::any_io_executor executor, ServerConfig config)
     : handlers_(config.handler_threads ? std::make_unique<asio::thread_pool>(config.handler_threads) : nullptr),
-      state_(std::make_shared<State>(
-          std::move(executor), handlers_ ? asio::any_io_executor(handlers_->get_executor()) : asio::any_io_executor(),
-          config)) {}
+      state_(std::make_shared<State>(executor, handlers_ ? asio::any_io_executor(handlers_->get_executor()) : executor,
+                                     config)) {}
 
 Server::~Server() {
   // Must not block (the executor may already be gone): close everything without waiting.

@@ -112,10 +112,16 @@ struct Sleepy {
     co_await gate.wait_until(std::chrono::steady_clock::now() + wait_limit);
     co_return Error{};
   }
+  // A plain method that holds its thread until the test releases it.
+  Error Block(int, int*) {
+    release.acquire();
+    return {};
+  }
   std::counting_semaphore<100000> finished{0}, entered{0};
+  std::binary_semaphore release{0};
   WaitGroup gate;
 };
-GEERPC_SERVICE(Sleepy, Sleep, Hang)
+GEERPC_SERVICE(Sleepy, Sleep, Hang, Block)
 
 struct TimeoutTest : ::testing::Test {
   TimeoutTest() {
@@ -145,6 +151,15 @@ TEST_F(TimeoutTest, TheServerAnswersAHandleTimeoutWhenTheMethodRunsTooLong) {
   auto error = client->call("Sleepy.Sleep", 1000, &reply);
   EXPECT_EQ(error, errc::server_error);
   EXPECT_EQ(error.message(), "rpc server: request handle timeout: expect within 100ms");
+}
+
+TEST_F(TimeoutTest, AHandleTimeoutIsAnsweredWhileAPlainMethodStillHoldsItsThread) {
+  auto client = dial_client({.handle_timeout = 50ms});
+  int reply = 0;
+  auto error = client->call("Sleepy.Block", 0, &reply);  // Block returns only after this
+  sleepy.release.release();
+  EXPECT_EQ(error.message(), "rpc server: request handle timeout: expect within 50ms");
+  EXPECT_FALSE(client->call("Sleepy.Sleep", 0, &reply));  // the connection goes on
 }
 
 TEST_F(TimeoutTest, AfterAThousandTimedOutCallsThePendingMapIsEmptyAndTheNextCallSucceeds) {

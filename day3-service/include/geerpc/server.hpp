@@ -49,10 +49,13 @@ struct ServerConfig {
   std::size_t max_unsent_bytes = std::size_t{32} * 1024 * 1024;
   // How long stop() lets in-flight requests finish before it closes their connections anyway.
   std::chrono::milliseconds stop_timeout{5000};
-  // Threads for plain (non-coroutine) methods, which may block: they run here, never on the
-  // threads that do the I/O of every connection. 0 runs them on the connection's strand instead,
-  // saving a hand-off between threads per call: only for services whose methods never block.
-  std::size_t handler_threads = 8;
+  // Where plain (non-coroutine) methods run. 0: on the server's own executor, on the thread that
+  // read the request, with no hand-off between threads. A method that blocks holds that thread
+  // meanwhile (as a blocking syscall holds a goroutine's thread in Go): the server's other threads
+  // go on serving, so give the executor more threads than methods that may block at once. N > 0:
+  // on a pool of N threads of their own, for methods that block for long (disk, other services),
+  // at the price of two thread hand-offs per call.
+  std::size_t handler_threads = 0;
 };
 
 // What find_service found: the service and the method, or the error that says why not.

@@ -56,7 +56,8 @@ class MethodType {
   Value (*new_replyv_)() = nullptr;
   Error (*decode_argv_)(const Body&, void*) = nullptr;
   Body (*encode_replyv_)(const void*) = nullptr;
-  asio::awaitable<Error> (*invoke_)(void* rcvr, void* argv, void* replyv) = nullptr;
+  asio::awaitable<Error> (*invoke_)(void* rcvr, void* argv, void* replyv) = nullptr;  // coroutine methods
+  Error (*invoke_plain_)(void* rcvr, void* argv, void* replyv) = nullptr;  // plain methods
   mutable std::atomic<std::uint64_t> num_calls_{0};
 };
 
@@ -71,6 +72,8 @@ class Service {
   // Runs the method on the receiver. Its own error comes back as is; an exception it throws
   // becomes an errc::method_exception error, so one bad call never takes the server down.
   asio::awaitable<Error> call(const MethodType& m, const Value& argv, const Value& replyv) const;
+  // The same for a plain method, on the calling thread, without a coroutine frame.
+  Error call_plain(const MethodType& m, const Value& argv, const Value& replyv) const;
 
  private:
   std::shared_ptr<void> rcvr_;
@@ -185,13 +188,17 @@ std::unique_ptr<MethodType> make_method_type(std::string name) {
       return {};
     };
     m->encode_replyv_ = [](const void* replyv) { return Body(*static_cast<const Reply*>(replyv)); };
-    m->invoke_ = [](void* rcvr, void* argv, void* replyv) -> asio::awaitable<Error> {
-      auto& object = *static_cast<C*>(rcvr);
-      if constexpr (is_coroutine)
+    if constexpr (is_coroutine) {
+      m->invoke_ = [](void* rcvr, void* argv, void* replyv) -> asio::awaitable<Error> {
+        auto& object = *static_cast<C*>(rcvr);
         co_return co_await (object.*Method)(std::move(*static_cast<Args*>(argv)), static_cast<Reply*>(replyv));
-      else
-        co_return (object.*Method)(std::move(*static_cast<Args*>(argv)), static_cast<Reply*>(replyv));
-    };
+      };
+    } else {
+      m->invoke_plain_ = [](void* rcvr, void* argv, void* replyv) -> Error {
+        auto& object = *static_cast<C*>(rcvr);
+        return (object.*Method)(std::move(*static_cast<Args*>(argv)), static_cast<Reply*>(replyv));
+      };
+    }
     return m;
   }
 }
