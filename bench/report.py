@@ -29,7 +29,9 @@ def label(r):
     if r["impl"] in BASELINES:
         return r["impl"]
     methods = r.get("methods", "plain")
-    return f'{r["impl"]}/{r["codec"]}' + ("" if methods == "plain" else f"/{methods}")
+    malloc = r.get("malloc", "tuned")
+    return (f'{r["impl"]}/{r["codec"]}' + ("" if methods == "plain" else f"/{methods}")
+            + ("" if malloc == "tuned" else f"/{malloc}-malloc"))
 
 
 def payload_name(n):

@@ -15,7 +15,8 @@
 #      BUILD_TYPE       CMake build type (default Release)
 #      SCENARIOS        subset of "seq shared multi"
 #      PAYLOADS         subset of "0 16 1024 65536 1048576" (0 = Bench.Sum, N = N-byte Bench.Echo)
-#      IMPLS            subset of "netrpc raw geerpc-json geerpc-msgpack geerpc-coro geerpc-pool" (default: all)
+#      IMPLS            subset of "netrpc raw geerpc-json geerpc-msgpack geerpc-glibc geerpc-coro geerpc-pool"
+#                       (default: all; geerpc-glibc runs payloads of 64 KiB and up only)
 #      CORO_PAYLOADS    payloads for geerpc-coro (coroutine methods) and geerpc-pool (plain methods on
 #                       ServerConfig::handler_threads = 8), both msgpack (default: 0)
 #      IDLE_CONNECTIONS idle connections for geerpc_idle_conns (default 10000; 0 skips the test)
@@ -32,7 +33,7 @@ BUILD_DIR=${BUILD_DIR:-/tmp/geerpc-bench-build}
 BUILD_TYPE=${BUILD_TYPE:-Release}
 SCENARIOS=${SCENARIOS:-seq shared multi}
 PAYLOADS=${PAYLOADS:-0 16 1024 65536 1048576}
-IMPLS=${IMPLS:-netrpc raw geerpc-json geerpc-msgpack geerpc-coro geerpc-pool}
+IMPLS=${IMPLS:-netrpc raw geerpc-json geerpc-msgpack geerpc-glibc geerpc-coro geerpc-pool}
 [[ " $PAYLOADS " == *" 0 "* ]] && CORO_PAYLOADS=${CORO_PAYLOADS-0} || CORO_PAYLOADS=${CORO_PAYLOADS-}
 IDLE_CONNECTIONS=${IDLE_CONNECTIONS:-10000}
 RESULTS=$BUILD_DIR/bench-results.txt
@@ -128,6 +129,8 @@ plan() {
       want raw && echo "raw $scenario $payload $RAW"
       want geerpc-json && echo "geerpc-json $scenario $payload $GEERPC --codec json"
       want geerpc-msgpack && echo "geerpc-msgpack $scenario $payload $GEERPC --codec msgpack"
+      # Large messages once more with glibc's malloc untuned (see --malloc in geerpc/bench.cpp).
+      ((payload >= 65536)) && want geerpc-glibc && echo "geerpc-glibc $scenario $payload $GEERPC --codec msgpack --malloc glibc"
     done
     for payload in $CORO_PAYLOADS; do
       want geerpc-coro && echo "geerpc-coro $scenario $payload $GEERPC --codec msgpack --methods coroutine"

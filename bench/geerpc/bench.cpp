@@ -2,15 +2,17 @@
 // netrpc-bench (see bench/run.sh).
 //
 //   geerpc_bench server --addr 127.0.0.1:0 [--codec json|msgpack] [--methods plain|coroutine]
-//                       [--threads N] [--handler-threads N]
+//                       [--threads N] [--handler-threads N] [--malloc tuned|glibc]
 //   geerpc_bench client --addr 127.0.0.1:PORT --scenario seq|shared|multi --payload N --seconds S
 //                       [--codec json|msgpack] [--methods plain|coroutine] [--threads N]
+//                       [--malloc tuned|glibc]
 //
 // Payload 0 calls Bench.Sum(Args{1, 2}) and expects 3; N > 0 calls Bench.Echo with an N-byte string
 // and expects it back. The client keeps its calls in flight with coroutines (async_call +
 // use_awaitable) on one single-threaded io_context per I/O thread (seq 1, shared and multi 2).
 // As in net/rpc, the client's Option picks the codec: the server takes --codec only for symmetry.
 // The client's --methods only labels its RESULT line; the server's decides which methods run.
+#include <malloc.h>
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -90,6 +92,7 @@ struct Options {
   std::string methods = "plain";
   std::size_t threads = 0;  // 0: the default of the mode and scenario
   std::size_t handler_threads = 0;  // the framework default: plain methods on the server's own threads
+  std::string malloc = "tuned";
 };
 
 Options parse_options(int argc, char** argv) {
@@ -110,10 +113,12 @@ Options parse_options(int argc, char** argv) {
     else if (flag == "--methods") o.methods = value;
     else if (flag == "--threads") o.threads = std::stoul(value);
     else if (flag == "--handler-threads") o.handler_threads = std::stoul(value);
+    else if (flag == "--malloc") o.malloc = value;
     else die("unknown flag " + flag);
   }
   if (o.codec != "json" && o.codec != "msgpack") die("unknown codec " + o.codec);
   if (o.methods != "plain" && o.methods != "coroutine") die("unknown methods " + o.methods);
+  if (o.malloc != "tuned" && o.malloc != "glibc") die("unknown malloc " + o.malloc);
   return o;
 }
 
@@ -274,11 +279,11 @@ int run_client(const Options& o) {
   if (all.empty()) die("no calls completed in the measured window");
   std::sort(all.begin(), all.end());
   std::printf("RESULT impl=geerpc scenario=%s payload=%zu codec=%s calls=%zu seconds=%.3f calls_per_s=%.1f "
-              "p50_us=%.1f p99_us=%.1f client_cpu_s=%.3f methods=%s\n",
+              "p50_us=%.1f p99_us=%.1f client_cpu_s=%.3f methods=%s malloc=%s\n",
               o.scenario.c_str(), o.payload, o.codec.c_str(), all.size(), elapsed,
               static_cast<double>(all.size()) / elapsed, percentile_us(all, 0.50), percentile_us(all, 0.99), cpu,
               // The client gets the server's flags too: plain methods on a handler pool are "pool".
-              o.methods == "plain" && o.handler_threads > 0 ? "pool" : o.methods.c_str());
+              o.methods == "plain" && o.handler_threads > 0 ? "pool" : o.methods.c_str(), o.malloc.c_str());
   return 0;
 }
 
@@ -286,6 +291,14 @@ int run_client(const Options& o) {
 
 int main(int argc, char** argv) {
   const Options o = parse_options(argc, argv);
+  if (o.malloc == "tuned") {
+    // glibc hands every freed block above 128 KiB back to the kernel at once (munmap, or a trim
+    // of the heap), so each 1 MiB message page-faults its buffers in again: that doubled the CPU
+    // per call. Go's heap keeps freed memory for reuse. A C++ server that moves large messages
+    // sets this, as a Go one sets GOGC; --malloc glibc measures the untuned default.
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_TRIM_THRESHOLD, 64 << 20);
+  }
   try {
     return o.mode == "server" ? run_server(o) : run_client(o);
   } catch (const std::exception& e) {

@@ -327,7 +327,7 @@ class FramedCodec final : public Codec {
 
   std::error_code write(const Header& header, const Body& body) override {
     auto bytes = message(header, body);
-    if (bytes) conn_->send(*bytes);
+    if (bytes) conn_->send(std::move(*bytes));
     return bytes.error().code();
   }
 
@@ -337,8 +337,11 @@ class FramedCodec final : public Codec {
   // The pure halves of the above, apart from the connection.
   static Result<std::string> message(const Header& header, const Body& body) {
     std::string out;
-    // Room for the header frame and a small body: the common message costs one allocation.
-    out.reserve(128 + header.service_method.size() + header.error.size());
+    // Room for the header frame and a small body: the common message costs one allocation. A
+    // body that is one string (a blob) is sized up front, so that a large one is not re-copied
+    // each time the buffer doubles.
+    const std::size_t blob = body.is_string() ? body.get_ref<const std::string&>().size() + 16 : 0;
+    out.reserve(128 + header.service_method.size() + header.error.size() + blob);
     try {
       append_frame(out, [&] {
         if (!Format::encode_header(header, out)) Format::encode(json(header), out);

@@ -8,6 +8,8 @@
 #include <asio/post.hpp>
 #include <asio/write.hpp>
 #include <cstring>
+#include <limits>
+#include <utility>
 
 #include "geerpc/error.hpp"
 
@@ -17,6 +19,16 @@ namespace {
 // Small enough that 10,000 idle connections stay cheap, big enough to take many small messages
 // per read. Larger frames grow the buffer; it shrinks back once they are consumed.
 constexpr std::size_t initial_capacity = 4096;
+
+// Queued messages are appended to one string up to this size; larger ones keep their own.
+constexpr std::size_t coalesce_limit = 64 * 1024;
+
+// async_write's own completion condition offers the socket at most 64 KiB per send, so a 1 MiB
+// message took 16 system calls, each waiting for the peer to drain the last. This one offers all
+// that is left and lets the kernel take what it can.
+std::size_t whole_buffer(const std::error_code& ec, std::size_t) {
+  return ec ? 0 : std::numeric_limits<std::size_t>::max();
+}
 
 }  // namespace
 
@@ -158,9 +170,26 @@ asio::awaitable<std::error_code> Conn::read_frame(std::string_view& frame) {
 void Conn::send(std::string_view bytes) {
   std::lock_guard lock(mutex_);
   if (closed_ || close_when_flushed_) return;
-  pending_.append(bytes);
-  unsent_ += bytes.size();
+  queue(bytes, nullptr);
   wake_writer();
+}
+
+void Conn::send(std::string&& bytes) {
+  std::lock_guard lock(mutex_);
+  if (closed_ || close_when_flushed_) return;
+  queue(bytes, &bytes);
+  wake_writer();
+}
+
+void Conn::queue(std::string_view bytes, std::string* owned) {
+  unsent_ += bytes.size();
+  pending_bytes_ += bytes.size();
+  if (!pending_.empty() && pending_.back().size() + bytes.size() <= coalesce_limit)
+    pending_.back().append(bytes);
+  else if (owned)
+    pending_.push_back(std::move(*owned));
+  else
+    pending_.emplace_back(bytes);
 }
 
 void Conn::wake_writer() {
@@ -193,10 +222,12 @@ void Conn::start_write() {
       return;
     }
     writing_.swap(pending_);
-    pending_.clear();
+    writing_bytes_ = std::exchange(pending_bytes_, 0);
   }
+  write_buffers_.clear();
+  for (const auto& bytes : writing_) write_buffers_.push_back(asio::buffer(bytes));
   asio::async_write(
-      socket_, asio::buffer(writing_),
+      socket_, write_buffers_, whole_buffer,
       asio::bind_executor(socket_.get_executor(),
                           [self = shared_from_this()](std::error_code ec, std::size_t) { self->on_written(ec); }));
 }
@@ -204,9 +235,9 @@ void Conn::start_write() {
 void Conn::on_written(std::error_code ec) {
   {
     std::lock_guard lock(mutex_);
-    unsent_ -= writing_.size();
+    unsent_ -= writing_bytes_;
   }
-  writing_.clear();
+  writing_.clear();  // frees what was sent: an idle connection keeps no large buffer
   if (writable_waiting_) writable_timer_.cancel();
   if (ec) {
     // The peer is gone: closing also wakes the reader, which then ends the connection.
@@ -248,7 +279,8 @@ void Conn::close() {
     std::lock_guard lock(mutex_);
     if (closed_) return;
     closed_ = true;
-    unsent_ -= pending_.size();
+    unsent_ -= pending_bytes_;
+    pending_bytes_ = 0;
     pending_.clear();
   }
   asio::post(socket_.get_executor(), [self = shared_from_this()] { self->close_socket(); });

@@ -15,6 +15,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <vector>
 
 #include "geerpc/error.hpp"
 
@@ -63,6 +64,8 @@ class Conn : public std::enable_shared_from_this<Conn> {
   // Queues bytes that form whole messages. Thread-safe; messages from different threads never
   // interleave, and messages queued while a write is in flight leave together in the next write.
   void send(std::string_view bytes);
+  // The same, taking the bytes over: a large message queued alone is not copied.
+  void send(std::string&& bytes);
 
   // Waits until at most `limit` bytes are queued and not yet written. A reader that waits here
   // before taking more requests keeps a peer that never reads its responses from growing the
@@ -85,6 +88,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
   asio::awaitable<std::error_code> fill(std::size_t need);
   void arm_frame_timer();
   void disarm_frame_timer();
+  void queue(std::string_view bytes, std::string* owned);  // the caller holds mutex_
   void wake_writer();  // starts the writer unless it runs; the caller holds mutex_
   void start_write();
   void on_written(std::error_code ec);
@@ -105,10 +109,13 @@ class Conn : public std::enable_shared_from_this<Conn> {
   asio::steady_timer writable_timer_;  // wakes wait_writable; on the strand like the writer
   bool writable_waiting_ = false;
 
-  // Write side: `pending_` fills while `writing_` is in flight.
+  // Write side: `pending_` fills while `writing_` is in flight. Small messages share a string;
+  // a large one keeps its own, so it is never copied, and one write sends them all (writev).
   std::mutex mutex_;
-  std::string pending_, writing_;
+  std::vector<std::string> pending_, writing_;
+  std::vector<asio::const_buffer> write_buffers_;
   std::size_t unsent_ = 0;  // pending_ plus what is being written
+  std::size_t pending_bytes_ = 0, writing_bytes_ = 0;
   bool write_active_ = false, close_when_flushed_ = false, closed_ = false;
 };
 

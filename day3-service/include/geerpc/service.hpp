@@ -45,7 +45,8 @@ class MethodType {
 
   // Fills argv (from new_argv) from a request body: errc::bad_body when the shape is wrong.
   Error decode_argv(const Body& body, void* argv) const { return decode_argv_(body, argv); }
-  Body encode_replyv(const void* replyv) const { return encode_replyv_(replyv); }
+  // Encodes the reply, moving out of it: the reply is not needed once it is encoded.
+  Body encode_replyv(void* replyv) const { return encode_replyv_(replyv); }
 
  private:
   friend class Service;
@@ -55,7 +56,7 @@ class MethodType {
   Value (*new_argv_)() = nullptr;
   Value (*new_replyv_)() = nullptr;
   Error (*decode_argv_)(const Body&, void*) = nullptr;
-  Body (*encode_replyv_)(const void*) = nullptr;
+  Body (*encode_replyv_)(void*) = nullptr;
   asio::awaitable<Error> (*invoke_)(void* rcvr, void* argv, void* replyv) = nullptr;  // coroutine methods
   Error (*invoke_plain_)(void* rcvr, void* argv, void* replyv) = nullptr;  // plain methods
   mutable std::atomic<std::uint64_t> num_calls_{0};
@@ -187,7 +188,7 @@ std::unique_ptr<MethodType> make_method_type(std::string name) {
       }
       return {};
     };
-    m->encode_replyv_ = [](const void* replyv) { return Body(*static_cast<const Reply*>(replyv)); };
+    m->encode_replyv_ = [](void* replyv) { return Body(std::move(*static_cast<Reply*>(replyv))); };
     if constexpr (is_coroutine) {
       m->invoke_ = [](void* rcvr, void* argv, void* replyv) -> asio::awaitable<Error> {
         auto& object = *static_cast<C*>(rcvr);
