@@ -520,5 +520,17 @@ TEST(CodecLimits, AJsonHeaderWhoseSeqIsNotAnUnsignedIntegerIsABadHeader) {
   }
 }
 
+TEST(Body, TakeBodyMovesAStringOutAndConvertsOtherTypesAsUsual) {
+  Body blob = std::string(1000, 'x');
+  std::string text;
+  take_body(std::move(blob), text);
+  EXPECT_EQ(text, std::string(1000, 'x'));
+  EXPECT_TRUE(blob.get_ref<std::string&>().empty());  // moved out, not copied
+  int number = 0;
+  take_body(Body(42), number);
+  EXPECT_EQ(number, 42);
+  EXPECT_THROW(take_body(Body("not a number"), number), nlohmann::json::exception);
+}
+
 }  // namespace
 }  // namespace geerpc::test

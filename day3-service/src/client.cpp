@@ -131,7 +131,7 @@ asio::awaitable<void> Client::receive(std::weak_ptr<Client> weak, std::shared_pt
       call->done();
     } else {
       ec = co_await codec->read_body(&body);
-      call->error = ec ? Error(ec, "reading body: " + ec.message()) : call->decode_reply_(body);
+      call->error = ec ? Error(ec, "reading body: " + ec.message()) : call->decode_reply_(std::move(body));
       call->done();
     }
     // A body that does not decode costs only its own call: the frame was consumed whole.

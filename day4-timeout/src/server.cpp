@@ -163,7 +163,7 @@ asio::awaitable<std::error_code> read_request(const State& state, Codec& codec, 
     // The frame was consumed whole, so the stream is still in step: only this request failed.
     if (ec != errc::bad_body) co_return ec;
     req.h.error = "rpc server: read body err: " + ec.message();
-  } else if (auto err = req.mtype->decode_argv(body, req.argv.get())) {
+  } else if (auto err = req.mtype->decode_argv(std::move(body), req.argv.get())) {
     req.h.error = "rpc server: read argv err: " + err.message();
   }
   co_return std::error_code{};

@@ -56,7 +56,7 @@ class Call : public std::enable_shared_from_this<Call> {
   void on_done(std::function<void()> waiter);
   void done();  // Go's call.done(): wakes every waiter, once
 
-  std::function<Error(const Body&)> decode_reply_;  // fills the caller's reply object
+  std::function<Error(Body&&)> decode_reply_;  // fills the caller's reply object
   std::mutex mutex_;
   std::condition_variable cv_;
   bool done_ = false;
@@ -78,9 +78,9 @@ class Client : public std::enable_shared_from_this<Client> {
     auto call = std::make_shared<Call>();
     call->service_method = std::move(service_method);
     call->args = args;
-    call->decode_reply_ = [reply](const Body& body) -> Error {
+    call->decode_reply_ = [reply](Body&& body) -> Error {
       try {
-        body.get_to(*reply);
+        take_body(std::move(body), *reply);
       } catch (const nlohmann::json::exception& e) {
         return {errc::bad_body, std::string("reading body: ") + e.what()};
       }

@@ -9,6 +9,8 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <type_traits>
+#include <utility>
 
 #include "geerpc/conn.hpp"
 #include "geerpc/error.hpp"
@@ -27,6 +29,19 @@ void from_json(const nlohmann::json& j, Header& header);
 // Bodies travel as a JSON value: any type with to_json/from_json fits, and both codecs serialise
 // the same value, so one pair of functions per user type serves JSON and MessagePack alike.
 using Body = nlohmann::json;
+
+// Converts a body into a T, moving out of the body where that saves a copy: a string body (a blob)
+// into a std::string. Any other T goes through its from_json, which copies.
+template <class T>
+void take_body(Body&& body, T& value) {
+  if constexpr (std::is_same_v<T, std::string>) {
+    if (body.is_string()) {
+      value = std::move(body.get_ref<std::string&>());
+      return;
+    }
+  }
+  body.get_to(value);
+}
 
 // Bodies nested deeper than this are refused (errc::bad_body): nlohmann copies and serialises
 // values recursively, so a peer's 100,000 nested arrays would otherwise overflow the stack.

@@ -43,8 +43,9 @@ class MethodType {
   // "Sum(Args, int*) -> error"
   std::string signature() const { return name + "(" + arg_type + ", " + reply_type + "*) -> error"; }
 
-  // Fills argv (from new_argv) from a request body: errc::bad_body when the shape is wrong.
-  Error decode_argv(const Body& body, void* argv) const { return decode_argv_(body, argv); }
+  // Fills argv (from new_argv) from a request body, which it may move from: errc::bad_body when
+  // the shape is wrong.
+  Error decode_argv(Body&& body, void* argv) const { return decode_argv_(std::move(body), argv); }
   // Encodes the reply, moving out of it: the reply is not needed once it is encoded.
   Body encode_replyv(void* replyv) const { return encode_replyv_(replyv); }
 
@@ -55,7 +56,7 @@ class MethodType {
 
   Value (*new_argv_)() = nullptr;
   Value (*new_replyv_)() = nullptr;
-  Error (*decode_argv_)(const Body&, void*) = nullptr;
+  Error (*decode_argv_)(Body&&, void*) = nullptr;
   Body (*encode_replyv_)(void*) = nullptr;
   asio::awaitable<Error> (*invoke_)(void* rcvr, void* argv, void* replyv) = nullptr;  // coroutine methods
   Error (*invoke_plain_)(void* rcvr, void* argv, void* replyv) = nullptr;  // plain methods
@@ -180,9 +181,9 @@ std::unique_ptr<MethodType> make_method_type(std::string name) {
     m->is_coroutine = is_coroutine;
     m->new_argv_ = [] { return Value(std::make_shared<Args>()); };
     m->new_replyv_ = [] { return Value(std::make_shared<Reply>()); };
-    m->decode_argv_ = [](const Body& body, void* argv) -> Error {
+    m->decode_argv_ = [](Body&& body, void* argv) -> Error {
       try {
-        body.get_to(*static_cast<Args*>(argv));
+        take_body(std::move(body), *static_cast<Args*>(argv));
       } catch (const std::exception& e) {  // nlohmann's, or whatever the type's from_json throws
         return {errc::bad_body, e.what()};
       }
