@@ -92,7 +92,9 @@ TEST(ServerRegistry, TheDefaultServerTakesServicesLikeGosDefaultServer) {
 
 // A reply type whose to_json throws, as a user's may.
 struct Unencodable {};
-void to_json(Body&, const Unencodable&) { throw std::runtime_error("no JSON for this"); }
+void to_json(Body&, const Unencodable&) {
+  throw std::runtime_error("no JSON for this");
+}
 void from_json(const Body&, Unencodable&) {}
 
 // Methods that fail in each way a method can, and one that waits.
