@@ -99,7 +99,8 @@ Options parse_options(int argc, char** argv) {
   Options o;
   if (argc < 2)
     die("usage: geerpc_bench server|client --addr HOST:PORT [--scenario S --payload N --seconds S]"
-        " [--codec json|msgpack] [--methods plain|coroutine] [--threads N] [--handler-threads N]");
+        " [--codec json|msgpack] [--methods plain|coroutine] [--threads N] [--handler-threads N]"
+        " [--malloc tuned|glibc]");
   o.mode = argv[1];
   if (o.mode != "server" && o.mode != "client") die("unknown mode " + o.mode);
   if ((argc - 2) % 2 != 0) die(std::string("missing value for ") + argv[argc - 1]);

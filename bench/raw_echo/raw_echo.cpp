@@ -31,15 +31,15 @@ using Clock = std::chrono::steady_clock;
 constexpr auto use_awaitable = asio::use_awaitable;
 
 constexpr std::size_t kHeader = 4;
+constexpr std::size_t kInitialBuffer = 64 * 1024;
+// Caps one client write so a 64 x 1 MiB window does not build a 64 MiB batch.
+constexpr std::size_t kMaxWriteBatch = 256 * 1024;
 
 // async_write's default completion condition sends at most 64 KiB per system call; offer the
 // kernel everything that is left instead, as a plain write() would.
 std::size_t whole_buffer(const std::error_code& ec, std::size_t) {
   return ec ? 0 : std::numeric_limits<std::size_t>::max();
 }
-constexpr std::size_t kInitialBuffer = 64 * 1024;
-// Caps one client write so a 64 x 1 MiB window does not build a 64 MiB batch.
-constexpr std::size_t kMaxWriteBatch = 256 * 1024;
 
 [[noreturn]] void die(const std::string& msg) {
   std::fprintf(stderr, "raw_echo: %s\n", msg.c_str());

@@ -166,8 +166,9 @@ TEST(Load, TenThousandDialCloseCyclesLeaveNoDescriptorsOrMemoryBehind) {
   [[maybe_unused]] const auto memory = resident_kib();
   for (int i = 0; i < 10'000; ++i) cycle();
   ASSERT_TRUE(eventually([&] { return ts.server.connection_count() == 0; }));
-  // Sockets are closed by a handler posted as each connection ends, a moment after the count drops.
-  EXPECT_TRUE(eventually([&] { return open_descriptors() == descriptors; }))
+  // Sockets are closed by a handler posted as each connection ends, a moment after the count drops:
+  // so the baseline may still include a warm-up socket that was closing, hence <= rather than ==.
+  EXPECT_TRUE(eventually([&] { return open_descriptors() <= descriptors; }))
       << open_descriptors() << " descriptors open, " << descriptors << " before";
 #ifndef __SANITIZE_ADDRESS__  // ASan keeps freed memory in quarantine; its LeakSanitizer checks at exit
   EXPECT_LT(resident_kib(), memory + 16 * 1024) << "grew from " << memory << " KiB";

@@ -204,7 +204,11 @@ asio::awaitable<void> serve_codec(std::shared_ptr<State> state, std::unique_ptr<
                      });
     } else {
       asio::defer(state->handlers, [&codec = *codec, req, &in_flight] {
-        handle_plain_request(codec, *req);
+        try {
+          handle_plain_request(codec, *req);
+        } catch (...) {  // as co_spawn's handler above: logged, and the request still counts as done
+          log("rpc server: a handler ended with an exception");
+        }
         in_flight.done();
       });
     }

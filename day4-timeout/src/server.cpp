@@ -255,7 +255,11 @@ asio::awaitable<void> serve_codec(std::shared_ptr<State> state, std::unique_ptr<
                      });
     } else {
       asio::defer(state->handlers, [&codec = *codec, req, answered, timeout, &in_flight] {
-        handle_plain_request(codec, *req, *answered);
+        try {
+          handle_plain_request(codec, *req, *answered);
+        } catch (...) {  // as co_spawn's handler above: logged, and the request still counts as done
+          log("rpc server: a handler ended with an exception");
+        }
         cancel_timeout(timeout);
         in_flight.done();
       });

@@ -64,7 +64,8 @@ class Conn : public std::enable_shared_from_this<Conn> {
   // Queues bytes that form whole messages. Thread-safe; messages from different threads never
   // interleave, and messages queued while a write is in flight leave together in the next write.
   void send(std::string_view bytes);
-  // The same, taking the bytes over: a large message queued alone is not copied.
+  // The same, taking the bytes over: a message too large to join a small one's string is queued
+  // as it is, without a copy.
   void send(std::string&& bytes);
 
   // Waits until at most `limit` bytes are queued and not yet written. A reader that waits here
