@@ -256,6 +256,38 @@ bool read_msgpack(Bytes& in, json& out, int depth = 0) {
   }
 }
 
+// from_msgpack recurses once per nesting level with no limit of its own, and read_msgpack hands it
+// whole bodies it declined part of (an ext value, say), deep nesting included. This SAX pass stops
+// at max_nesting without building anything, so only a body within the limit reaches from_msgpack.
+struct NestingCheck final : json::json_sax_t {
+  int depth = 0;
+  bool too_deep = false;
+
+  bool enter() {
+    too_deep = ++depth > max_nesting;
+    return !too_deep;
+  }
+  bool leave() {
+    --depth;
+    return true;
+  }
+  bool start_object(std::size_t) override { return enter(); }
+  bool start_array(std::size_t) override { return enter(); }
+  bool end_object() override { return leave(); }
+  bool end_array() override { return leave(); }
+  bool null() override { return true; }
+  bool boolean(bool) override { return true; }
+  bool number_integer(number_integer_t) override { return true; }
+  bool number_unsigned(number_unsigned_t) override { return true; }
+  bool number_float(number_float_t, const string_t&) override { return true; }
+  bool string(string_t&) override { return true; }
+  bool binary(binary_t&) override { return true; }
+  bool key(string_t&) override { return true; }
+  bool parse_error(std::size_t, const std::string&, const json::exception&) override {
+    return false;  // from_msgpack reports it, in its own words
+  }
+};
+
 struct MsgpackFormat {
   static void encode(const json& value, std::string& out) {
     json::to_msgpack(value, out);  // appends; strings go in bulk already
@@ -264,7 +296,9 @@ struct MsgpackFormat {
     json value;
     Bytes in(bytes);
     if (read_msgpack(in, value) && in.empty()) return value;
-    if (in.too_deep) throw std::invalid_argument("nesting too deep");
+    NestingCheck check;
+    if (!in.too_deep) json::sax_parse(bytes.begin(), bytes.end(), &check, json::input_format_t::msgpack);
+    if (in.too_deep || check.too_deep) throw std::invalid_argument("nesting too deep");
     return json::from_msgpack(bytes.begin(), bytes.end());
   }
 
