@@ -23,6 +23,8 @@ fail() {
 
 for server_args in "--codec msgpack --methods plain" "--codec json --methods plain" \
                    "--codec msgpack --methods coroutine"; do
+  # Created now, not by the child: awk below may look before the child has opened it.
+  : >"$OUT/server.out"
   # shellcheck disable=SC2086 # the args are words
   "$BENCH" server --addr 127.0.0.1:0 $server_args >"$OUT/server.out" &
   SERVER_PID=$!

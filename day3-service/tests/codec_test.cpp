@@ -1,4 +1,7 @@
+#include <asio/io_context.hpp>
+#include <asio/read.hpp>
 #include <asio/write.hpp>
+#include <thread>
 
 #include "test_util.hpp"
 
@@ -146,6 +149,73 @@ TEST(FrameReader, KeepsBytesAfterTheOptionLineForTheFrames) {
   }(*pair.conn));
   EXPECT_EQ(line, "{\"line\":1}");
   EXPECT_EQ(*pair.read_frame(), "next");
+}
+
+// Bytes out: a Conn whose io_context runs only when a test says so, so the deferred writer
+// runs exactly then, and a raw peer socket to see what has been written so far.
+using namespace std::string_view_literals;
+
+struct Outbox {
+  Outbox() {
+    auto [a, b] = socket_pair(io.get_executor());
+    raw = std::move(a);
+    conn = std::make_shared<Conn>(std::move(b));
+  }
+  ~Outbox() {
+    conn->close();
+    io.restart();
+    io.run();
+  }
+  std::string received(std::size_t n) {
+    std::string bytes(n, '\0');
+    asio::read(raw, asio::buffer(bytes));
+    return bytes;
+  }
+  asio::io_context io;
+  Socket raw{io};
+  std::shared_ptr<Conn> conn;
+};
+
+TEST(Outbox, AMessageFlushedNowIsWrittenOnTheCallingThread) {
+  Outbox out;
+  out.conn->send("hello"sv, Conn::Flush::now);
+  EXPECT_EQ(out.raw.available(), 5u);  // and the io_context has not run at all
+  EXPECT_EQ(out.received(5), "hello");
+}
+
+TEST(Outbox, ABatchedMessageWaitsForTheWriter) {
+  Outbox out;
+  out.conn->send("hello"sv);
+  EXPECT_EQ(out.raw.available(), 0u);
+  out.io.poll();
+  EXPECT_EQ(out.received(5), "hello");
+}
+
+TEST(Outbox, AMessageOver64KiBLeavesAtOnceEvenWhenBatched) {
+  Outbox out;
+  out.conn->send(std::string(100 * 1024, 'x'));
+  EXPECT_GT(out.raw.available(), 0u);
+}
+
+TEST(Outbox, AMessageFlushedNowNeverOvertakesOneAlreadyQueued) {
+  Outbox out;
+  out.conn->send("first,"sv);
+  out.conn->send("second"sv, Conn::Flush::now);
+  EXPECT_EQ(out.raw.available(), 0u);
+  out.io.poll();
+  EXPECT_EQ(out.received(12), "first,second");
+}
+
+TEST(Outbox, WhatTheSocketCannotTakeAtOnceIsWrittenLaterInOrder) {
+  Outbox out;
+  std::string big(8 << 20, '\0');  // more than a socket buffer holds
+  for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>('a' + i % 23);
+  out.conn->send(std::string(big), Conn::Flush::now);
+  out.conn->send("tail"sv);
+  std::thread writer([&] { out.io.run(); });
+  const auto got = out.received(big.size() + 4);
+  writer.join();
+  EXPECT_TRUE(got == big + "tail");  // not EXPECT_EQ: a failure would print 8 MiB
 }
 
 // ---- The codec against nlohmann: the header fast paths must be invisible on the wire ----

@@ -133,14 +133,14 @@ ServiceMethod find_service(const State& state, std::string_view service_method) 
 // Go's invalidRequest: the body that goes with an error response.
 const Body invalid_request = nullptr;
 
-void send_response(Codec& codec, const Header& h, const Body& body) {
+void send_response(Codec& codec, const Header& h, const Body& body, Conn::Flush flush) {
   // The connection's outbox keeps whole messages apart; no `sending` mutex is needed here.
-  if (auto ec = codec.write(h, body)) {
+  if (auto ec = codec.write(h, body, flush)) {
     // A reply the codec cannot encode (a string that is not UTF-8, for JSON) is still answered.
     const Header failed{.service_method = h.service_method,
                         .seq = h.seq,
                         .error = "rpc server: cannot encode response: " + ec.message()};
-    if (codec.write(failed, invalid_request)) log("rpc server: cannot encode response " + std::to_string(h.seq));
+    if (codec.write(failed, invalid_request, flush)) log("rpc server: cannot encode response " + std::to_string(h.seq));
   }
 }
 
@@ -169,11 +169,17 @@ asio::awaitable<std::error_code> read_request(const State& state, Codec& codec, 
   co_return std::error_code{};
 }
 
+// The only reply outstanding on its connection leaves at once; one of several is batched with
+// the others, which are due any moment.
+Conn::Flush reply_flush(WaitGroup& in_flight) {
+  return in_flight.count() == 1 ? Conn::Flush::now : Conn::Flush::batched;
+}
+
 // The method's reply, or its error, goes back to the client: every request is answered.
-void send_result(Codec& codec, Request& req, const Error& err) {
+void send_result(Codec& codec, Request& req, const Error& err, Conn::Flush flush) {
   if (err) {
     req.h.error = err.message();
-    send_response(codec, req.h, invalid_request);
+    send_response(codec, req.h, invalid_request, flush);
     return;
   }
   Body reply;
@@ -181,26 +187,26 @@ void send_result(Codec& codec, Request& req, const Error& err) {
     reply = req.mtype->encode_replyv(req.replyv.get());
   } catch (const std::exception& e) {  // the reply type's to_json threw
     req.h.error = std::string("rpc server: cannot encode reply: ") + e.what();
-    send_response(codec, req.h, invalid_request);
+    send_response(codec, req.h, invalid_request, flush);
     return;
   }
-  send_response(codec, req.h, reply);
+  send_response(codec, req.h, reply, flush);
 }
 
 // GeeRPC's called/sent phases become one flag: the method's result and the handle timeout race
 // to answer, the first to set `answered` sends, and the other is dropped.
-asio::awaitable<void> handle_request(Codec& codec, std::shared_ptr<Request> req,
+asio::awaitable<void> handle_request(Codec& codec, std::shared_ptr<Request> req, WaitGroup& in_flight,
                                      std::shared_ptr<std::atomic<bool>> answered) {
   auto err = co_await req->svc->call(*req->mtype, req->argv, req->replyv);
   if (answered->exchange(true)) co_return;  // too late: the timeout was answered already
-  send_result(codec, *req, err);
+  send_result(codec, *req, err, reply_flush(in_flight));
 }
 
 // A plain method needs no coroutine: it runs to completion on the thread that calls this.
-void handle_plain_request(Codec& codec, Request& req, std::atomic<bool>& answered) {
+void handle_plain_request(Codec& codec, Request& req, WaitGroup& in_flight, std::atomic<bool>& answered) {
   auto err = req.svc->call_plain(*req.mtype, req.argv, req.replyv);
   if (answered.exchange(true)) return;  // too late: the timeout was answered already
-  send_result(codec, req, err);
+  send_result(codec, req, err, reply_flush(in_flight));
 }
 
 // A method that outlived its timeout still ends here, harmlessly: its result was dropped.
@@ -223,7 +229,7 @@ asio::awaitable<void> serve_codec(std::shared_ptr<State> state, std::unique_ptr<
       break;
     }
     if (!req->h.error.empty()) {
-      send_response(*codec, req->h, invalid_request);
+      send_response(*codec, req->h, invalid_request, Conn::Flush::batched);
       continue;
     }
     // Go's `go server.handleRequest(...)`: requests of one connection are handled concurrently.
@@ -243,11 +249,11 @@ asio::awaitable<void> serve_codec(std::shared_ptr<State> state, std::unique_ptr<
                       {.service_method = req->h.service_method,
                        .seq = req->h.seq,
                        .error = "rpc server: request handle timeout: expect within " + format_duration(handle_timeout)},
-                      invalid_request);
+                      invalid_request, Conn::Flush::batched);
       });
     }
     if (req->mtype->is_coroutine) {
-      asio::co_spawn(codec->conn().get_executor(), handle_request(*codec, req, answered),
+      asio::co_spawn(codec->conn().get_executor(), handle_request(*codec, req, in_flight, answered),
                      [&in_flight, timeout](const std::exception_ptr& error) {
                        if (error) log("rpc server: a handler ended with an exception");
                        cancel_timeout(timeout);
@@ -256,7 +262,7 @@ asio::awaitable<void> serve_codec(std::shared_ptr<State> state, std::unique_ptr<
     } else {
       asio::defer(state->handlers, [&codec = *codec, req, answered, timeout, &in_flight] {
         try {
-          handle_plain_request(codec, *req, *answered);
+          handle_plain_request(codec, *req, in_flight, *answered);
         } catch (...) {  // as co_spawn's handler above: logged, and the request still counts as done
           log("rpc server: a handler ended with an exception");
         }

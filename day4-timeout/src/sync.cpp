@@ -29,6 +29,11 @@ void WaitGroup::done() {
   for (auto& timer : wake) asio::post(timer->get_executor(), [timer] { timer->cancel(); });
 }
 
+long WaitGroup::count() {
+  std::lock_guard lock(mutex_);
+  return count_;
+}
+
 asio::awaitable<bool> WaitGroup::wait_for(long below, std::chrono::steady_clock::time_point deadline) {
   const auto executor = co_await asio::this_coro::executor;
   auto timer = std::make_shared<asio::steady_timer>(executor, deadline);

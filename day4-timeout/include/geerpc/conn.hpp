@@ -61,12 +61,19 @@ class Conn : public std::enable_shared_from_this<Conn> {
   // the next read. A clean close between frames is asio::error::eof.
   asio::awaitable<std::error_code> read_frame(std::string_view& frame);
 
+  // How a message leaves. `batched`: the writer starts once the current handler returns, so
+  // messages queued meanwhile share one write (writev). `now`: written on the calling thread at
+  // once if nothing else is queued or being written, else batched. For a message nothing else
+  // will follow soon (the only reply outstanding): waiting for company would only add latency.
+  // A message over 64 KiB always leaves as if `now`.
+  enum class Flush { batched, now };
+
   // Queues bytes that form whole messages. Thread-safe; messages from different threads never
   // interleave, and messages queued while a write is in flight leave together in the next write.
-  void send(std::string_view bytes);
+  void send(std::string_view bytes, Flush flush = Flush::batched);
   // The same, taking the bytes over: a message too large to join a small one's string is queued
   // as it is, without a copy.
-  void send(std::string&& bytes);
+  void send(std::string&& bytes, Flush flush = Flush::batched);
 
   // Waits until at most `limit` bytes are queued and not yet written. A reader that waits here
   // before taking more requests keeps a peer that never reads its responses from growing the
@@ -89,11 +96,14 @@ class Conn : public std::enable_shared_from_this<Conn> {
   asio::awaitable<std::error_code> fill(std::size_t need);
   void arm_frame_timer();
   void disarm_frame_timer();
-  void queue(std::string_view bytes, std::string* owned);  // the caller holds mutex_
+  void send_bytes(std::string_view bytes, std::string* owned, Flush flush);  // both send()s
+  std::size_t write_now(std::string_view bytes);  // the caller holds mutex_
+  // `written`: how much of it write_now has sent. The caller holds mutex_.
+  void queue(std::string_view bytes, std::string* owned, std::size_t written);
   void wake_writer();  // starts the writer unless it runs; the caller holds mutex_
   void start_write();
   void on_written(std::error_code ec);
-  void close_socket();  // on the strand
+  void close_socket();  // on the strand, without mutex_
 
   Socket socket_;
   const std::size_t max_frame_size_;
@@ -117,6 +127,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
   std::vector<asio::const_buffer> write_buffers_;
   std::size_t unsent_ = 0;  // pending_ plus what is being written
   std::size_t pending_bytes_ = 0, writing_bytes_ = 0;
+  std::size_t front_written_ = 0;  // of pending_.front(), sent by write_now already
   bool write_active_ = false, close_when_flushed_ = false, closed_ = false;
 };
 
