@@ -81,9 +81,9 @@ struct Request {
 // Go's invalidRequest: the body that goes with an error response.
 const Body invalid_request = nullptr;
 
-void send_response(Codec& codec, const Header& h, const Body& body, Conn::Flush flush) {
+void send_response(Codec& codec, const Header& h, Body body, Conn::Flush flush) {
   // The connection's outbox keeps whole messages apart; no `sending` mutex is needed here.
-  if (auto ec = codec.write(h, body, flush)) {
+  if (auto ec = codec.write(h, std::move(body), flush)) {
     // A reply the codec cannot encode (a string that is not UTF-8, for JSON) is still answered.
     const Header failed{.service_method = h.service_method,
                         .seq = h.seq,
@@ -117,7 +117,7 @@ asio::awaitable<void> handle_request(Codec& codec, std::shared_ptr<Request> req,
   const auto args = req->argv.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   log("rpc server: " + req->h.service_method + " seq " + std::to_string(req->h.seq) + " args " + args);
   req->replyv = "geerpc resp " + std::to_string(req->h.seq);
-  send_response(codec, req->h, req->replyv, reply_flush(in_flight));
+  send_response(codec, req->h, std::move(req->replyv), reply_flush(in_flight));
   co_return;
 }
 

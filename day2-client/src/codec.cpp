@@ -96,6 +96,8 @@ bool Bytes::json_plain_string(std::string_view& out) {
 
 struct JsonFormat {
   static void encode(const json& value, std::string& out) { out += value.dump(); }
+  // A JSON string needs its bytes escaped and checked: it cannot be framed without reading them.
+  static bool encode_blob_head(std::size_t, std::string&) { return false; }
   static json decode(std::string_view bytes) {
     // Parsing is iterative in nlohmann; only what is done with the value later recurses.
     return json::parse(bytes, [](int depth, json::parse_event_t, json&) {
@@ -135,14 +137,17 @@ struct JsonFormat {
 void append_big_endian(std::string& out, std::uint64_t v, std::size_t n) {
   for (std::size_t i = n; i-- > 0;) out += static_cast<char>(v >> (8 * i));
 }
-void append_msgpack_string(std::string& out, std::string_view s) {
-  if (s.size() <= 31) {
-    out += static_cast<char>(0xa0 | s.size());
+void append_msgpack_string_head(std::string& out, std::size_t size) {
+  if (size <= 31) {
+    out += static_cast<char>(0xa0 | size);
   } else {
-    const std::size_t n = s.size() <= 0xff ? 1 : s.size() <= 0xffff ? 2 : 4;
+    const std::size_t n = size <= 0xff ? 1 : size <= 0xffff ? 2 : 4;
     out += static_cast<char>(0xd9 + std::countr_zero(n));  // str8, str16, str32
-    append_big_endian(out, s.size(), n);
+    append_big_endian(out, size, n);
   }
+}
+void append_msgpack_string(std::string& out, std::string_view s) {
+  append_msgpack_string_head(out, s.size());
   out += s;
 }
 void append_msgpack_unsigned(std::string& out, std::uint64_t v) {
@@ -292,6 +297,12 @@ struct MsgpackFormat {
   static void encode(const json& value, std::string& out) {
     json::to_msgpack(value, out);  // appends; strings go in bulk already
   }
+  // What to_msgpack writes before the bytes of a string of `size` bytes, which follow as they are.
+  static bool encode_blob_head(std::size_t size, std::string& out) {
+    if (size > std::numeric_limits<std::uint32_t>::max()) return false;  // see encode_header
+    append_msgpack_string_head(out, size);
+    return true;
+  }
   static json decode(std::string_view bytes) {
     json value;
     Bytes in(bytes);
@@ -340,6 +351,9 @@ struct MsgpackFormat {
   }
 };
 
+// A string body larger than this is sent from its own buffer, after the frame's first bytes.
+constexpr std::size_t separate_blob_size = 64 * 1024;
+
 // Framing is shared; the two formats differ only in how one JSON value becomes bytes.
 template <class Format>
 class FramedCodec final : public Codec {
@@ -359,23 +373,28 @@ class FramedCodec final : public Codec {
     co_return parse_body(frame, *body);
   }
 
-  std::error_code write(const Header& header, const Body& body, Conn::Flush flush) override {
-    auto bytes = message(header, body);
-    if (bytes) conn_->send(std::move(*bytes), flush);
-    return bytes.error().code();
+  std::error_code write(const Header& header, Body body, Conn::Flush flush) override {
+    std::string bytes, blob;
+    if (auto ec = message(header, std::move(body), bytes, blob)) return ec;
+    if (blob.empty())
+      conn_->send(std::move(bytes), flush);
+    else
+      conn_->send(std::move(bytes), std::move(blob), flush);
+    return {};
   }
 
   void close() override { conn_->close_after_flush(); }
   Conn& conn() override { return *conn_; }
 
-  // The pure halves of the above, apart from the connection.
-  static Result<std::string> message(const Header& header, const Body& body) {
-    std::string out;
+  // The pure halves of the above, apart from the connection. The message goes into `out`; a
+  // body that is one large string (a blob), in a format that frames it as it is, is moved into
+  // `blob` instead and follows `out` on the wire: those bytes are never copied.
+  static std::error_code message(const Header& header, Body&& body, std::string& out, std::string& blob) {
     // Room for the header frame and a small body: the common message costs one allocation. A
-    // body that is one string (a blob) is sized up front, so that a large one is not re-copied
-    // each time the buffer doubles.
-    const std::size_t blob = body.is_string() ? body.get_ref<const std::string&>().size() + 16 : 0;
-    out.reserve(128 + header.service_method.size() + header.error.size() + blob);
+    // smaller blob is sized up front, so that it is not re-copied each time the buffer doubles.
+    const std::size_t blob_size = body.is_string() ? body.get_ref<const std::string&>().size() : 0;
+    const bool separate_blob = blob_size > separate_blob_size;
+    out.reserve(128 + header.service_method.size() + header.error.size() + (separate_blob ? 0 : blob_size + 16));
     try {
       append_frame(out, [&] {
         if (!Format::encode_header(header, out)) Format::encode(json(header), out);
@@ -383,12 +402,21 @@ class FramedCodec final : public Codec {
     } catch (const json::exception&) {
       return errc::bad_header;
     }
+    if (separate_blob) {
+      std::string head;
+      if (Format::encode_blob_head(blob_size, head)) {
+        Conn::append_length(out, head.size() + blob_size);
+        out += head;
+        blob = std::move(body.get_ref<std::string&>());
+        return {};
+      }
+    }
     try {
       append_frame(out, [&] { Format::encode(body, out); });
     } catch (const json::exception&) {
       return errc::bad_body;
     }
-    return out;
+    return {};
   }
   static std::error_code parse_header(std::string_view frame, Header& header) {
     try {

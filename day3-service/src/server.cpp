@@ -109,9 +109,9 @@ ServiceMethod find_service(const State& state, std::string_view service_method) 
 // Go's invalidRequest: the body that goes with an error response.
 const Body invalid_request = nullptr;
 
-void send_response(Codec& codec, const Header& h, const Body& body, Conn::Flush flush) {
+void send_response(Codec& codec, const Header& h, Body body, Conn::Flush flush) {
   // The connection's outbox keeps whole messages apart; no `sending` mutex is needed here.
-  if (auto ec = codec.write(h, body, flush)) {
+  if (auto ec = codec.write(h, std::move(body), flush)) {
     // A reply the codec cannot encode (a string that is not UTF-8, for JSON) is still answered.
     const Header failed{.service_method = h.service_method,
                         .seq = h.seq,
@@ -166,7 +166,7 @@ void send_result(Codec& codec, Request& req, const Error& err, Conn::Flush flush
     send_response(codec, req.h, invalid_request, flush);
     return;
   }
-  send_response(codec, req.h, reply, flush);
+  send_response(codec, req.h, std::move(reply), flush);
 }
 
 asio::awaitable<void> handle_request(Codec& codec, std::shared_ptr<Request> req, WaitGroup& in_flight) {

@@ -110,7 +110,7 @@ void Client::terminate_calls(const Error& error) {
   }
 }
 
-void Client::send(const std::shared_ptr<Call>& call) {
+void Client::send(const std::shared_ptr<Call>& call, Body args) {
   auto seq = register_call(call);
   if (!seq) {
     call->error = seq.error();
@@ -119,7 +119,7 @@ void Client::send(const std::shared_ptr<Call>& call) {
   }
   // If the connection is already gone the bytes are dropped and the receive loop, which is
   // ending, fails this call with the others.
-  if (auto ec = codec_->write({.service_method = call->service_method, .seq = *seq}, call->args)) {
+  if (auto ec = codec_->write({.service_method = call->service_method, .seq = *seq}, std::move(args))) {
     // Nothing was queued (the JSON codec refuses strings that are not UTF-8): this call alone fails.
     if (auto failed = remove_call(*seq)) {
       failed->error = Error(ec, "rpc client: cannot encode request: " + ec.message());

@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -74,6 +75,9 @@ class Conn : public std::enable_shared_from_this<Conn> {
   // The same, taking the bytes over: a message too large to join a small one's string is queued
   // as it is, without a copy.
   void send(std::string&& bytes, Flush flush = Flush::batched);
+  // One message in two strings, taken over: say a frame's first bytes and a large payload that
+  // follows them, neither copied. Nothing comes between them on the wire.
+  void send(std::string&& head, std::string&& tail, Flush flush = Flush::batched);
 
   // Waits until at most `limit` bytes are queued and not yet written. A reader that waits here
   // before taking more requests keeps a peer that never reads its responses from growing the
@@ -96,10 +100,16 @@ class Conn : public std::enable_shared_from_this<Conn> {
   asio::awaitable<std::error_code> fill(std::size_t need);
   void arm_frame_timer();
   void disarm_frame_timer();
-  void send_bytes(std::string_view bytes, std::string* owned, Flush flush);  // both send()s
-  std::size_t write_now(std::string_view bytes);  // the caller holds mutex_
+  // A piece of a message; `owned`, when set, holds the bytes and may be moved from.
+  struct Part {
+    std::string_view bytes;
+    std::string* owned;
+  };
+  static constexpr std::size_t max_parts = 2;
+  void send_parts(std::span<const Part> parts, Flush flush);  // every send() ends here
+  std::size_t write_now(std::span<const Part> parts);  // the caller holds mutex_
   // `written`: how much of it write_now has sent. The caller holds mutex_.
-  void queue(std::string_view bytes, std::string* owned, std::size_t written);
+  void queue(const Part& part, std::size_t written);
   void wake_writer();  // starts the writer unless it runs; the caller holds mutex_
   void start_write();
   void on_written(std::error_code ec);

@@ -39,12 +39,12 @@ struct Context {
 };
 
 // One RPC in flight. Go's Call, with `Done chan *Call` turned into wait() for threads and
-// async_wait() for coroutines and callbacks.
+// async_wait() for coroutines and callbacks. It does not keep Go's Args: the arguments are
+// encoded once, at send, and moved into the message.
 class Call : public std::enable_shared_from_this<Call> {
  public:
   std::uint64_t seq = 0;
   std::string service_method;  // "Service.Method"
-  Body args;  // the arguments, already in the codec's value form
   Error error;  // set when the call failed; read it after the call is done
 
   bool is_done();
@@ -100,7 +100,6 @@ class Client : public std::enable_shared_from_this<Client> {
   std::shared_ptr<Call> go(std::string service_method, const Args& args, Reply* reply) {
     auto call = std::make_shared<Call>();
     call->service_method = std::move(service_method);
-    call->args = args;
     call->decode_reply_ = [reply](Body&& body) -> Error {
       try {
         take_body(std::move(body), *reply);
@@ -109,7 +108,7 @@ class Client : public std::enable_shared_from_this<Client> {
       }
       return {};
     };
-    send(call);
+    send(call, Body(args));
     return call;
   }
 
@@ -172,7 +171,7 @@ class Client : public std::enable_shared_from_this<Client> {
   Client(Private, std::shared_ptr<Codec> codec, Option option);
 
  private:
-  void send(const std::shared_ptr<Call>& call);
+  void send(const std::shared_ptr<Call>& call, Body args);
   Result<std::uint64_t> register_call(const std::shared_ptr<Call>& call);
   std::shared_ptr<Call> remove_call(std::uint64_t seq);
   void terminate_calls(const Error& error);
