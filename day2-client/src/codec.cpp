@@ -33,7 +33,6 @@ class Bytes {
   explicit Bytes(std::string_view s) : p_(s.data()), end_(s.data() + s.size()) {}
 
   bool empty() const { return p_ == end_; }
-  bool too_deep = false;  // set when nesting passed max_nesting: refused, not handed on
   std::size_t size() const { return static_cast<std::size_t>(end_ - p_); }
 
   bool skip(std::string_view literal) {
@@ -206,10 +205,7 @@ bool read_msgpack(Bytes& in, json& out, int depth = 0) {
     } else if (!in.big_endian(tag % 2 == 0 ? 2 : 4, n)) {  // array16/map16 are even, *32 odd
       return false;
     }
-    if (depth == max_nesting) {
-      in.too_deep = true;
-      return false;
-    }
+    if (depth == max_nesting) return false;  // NestingCheck refuses it
     if (is_map) {
       out = json::object();
       for (std::uint64_t i = 0; i < n; ++i) {
@@ -308,8 +304,8 @@ struct MsgpackFormat {
     Bytes in(bytes);
     if (read_msgpack(in, value) && in.empty()) return value;
     NestingCheck check;
-    if (!in.too_deep) json::sax_parse(bytes.begin(), bytes.end(), &check, json::input_format_t::msgpack);
-    if (in.too_deep || check.too_deep) throw std::invalid_argument("nesting too deep");
+    json::sax_parse(bytes.begin(), bytes.end(), &check, json::input_format_t::msgpack);
+    if (check.too_deep) throw std::invalid_argument("nesting too deep");
     return json::from_msgpack(bytes.begin(), bytes.end());
   }
 
