@@ -56,6 +56,26 @@ Result<Acceptor> listen(const asio::any_io_executor& executor, std::string_view 
   return acceptor;
 }
 
+namespace {
+
+// A listening socket and the strand its accept loop runs on. The caller's executor may be a
+// pool of threads, and closing an acceptor while another thread starts an accept on it is a data
+// race, so the close goes through the same strand.
+struct Listener {
+  explicit Listener(Acceptor a) : acceptor(std::move(a)), strand(asio::make_strand(acceptor.get_executor())) {}
+  Acceptor acceptor;
+  asio::strand<asio::any_io_executor> strand;
+};
+
+void close_listener(const std::shared_ptr<Listener>& listener) {
+  asio::post(listener->strand, [listener] {
+    std::error_code ignored;
+    listener->acceptor.close(ignored);
+  });
+}
+
+}  // namespace
+
 struct Server::State : std::enable_shared_from_this<State> {
   State(asio::any_io_executor ex, asio::any_io_executor handler_ex, ServerConfig cfg)
       : executor(std::move(ex)), handlers(std::move(handler_ex)), config(cfg) {}
@@ -69,7 +89,7 @@ struct Server::State : std::enable_shared_from_this<State> {
 
   std::mutex mutex;  // guards the three members below
   bool stopping = false;
-  std::vector<std::shared_ptr<Acceptor>> listeners;
+  std::vector<std::shared_ptr<Listener>> listeners;
   std::set<std::shared_ptr<Conn>> conns;
 
   WaitGroup serving;  // one count per connection being served
@@ -270,12 +290,12 @@ void start_serving(const std::shared_ptr<State>& state, Socket socket) {
   });
 }
 
-asio::awaitable<void> accept_loop(std::shared_ptr<State> state, std::shared_ptr<Acceptor> listener) {
+asio::awaitable<void> accept_loop(std::shared_ptr<State> state, std::shared_ptr<Listener> listener) {
   for (;;) {
     // Each connection gets its own strand: its reader, writer and cancellation never race.
-    auto [ec, socket] =
-        co_await listener->async_accept(asio::any_io_executor(asio::make_strand(state->executor)), use_nothrow);
-    if (ec == asio::error::operation_aborted || !listener->is_open()) co_return;
+    auto [ec, socket] = co_await listener->acceptor.async_accept(
+        asio::any_io_executor(asio::make_strand(state->executor)), use_nothrow);
+    if (ec == asio::error::operation_aborted || !listener->acceptor.is_open()) co_return;
     if (ec) {
       // Out of descriptors and the like: back off instead of spinning on the error.
       log("rpc server: accept error: " + ec.message());
@@ -290,7 +310,7 @@ asio::awaitable<void> accept_loop(std::shared_ptr<State> state, std::shared_ptr<
 }
 
 asio::awaitable<void> stop_on_strand(std::shared_ptr<State> state) {
-  std::vector<std::shared_ptr<Acceptor>> listeners;
+  std::vector<std::shared_ptr<Listener>> listeners;
   std::vector<std::shared_ptr<Conn>> conns;
   {
     std::lock_guard lock(state->mutex);
@@ -298,11 +318,7 @@ asio::awaitable<void> stop_on_strand(std::shared_ptr<State> state) {
     listeners.swap(state->listeners);
     conns.assign(state->conns.begin(), state->conns.end());
   }
-  for (auto& listener : listeners)
-    asio::post(listener->get_executor(), [listener] {
-      std::error_code ignored;
-      listener->close(ignored);
-    });
+  for (auto& listener : listeners) close_listener(listener);
   // Reading stops; requests already read finish and their responses are flushed.
   for (auto& conn : conns) conn->cancel_read();
   const auto deadline = std::chrono::steady_clock::now() + state->config.stop_timeout;
@@ -326,11 +342,7 @@ Server::~Server() {
   // Must not block (the executor may already be gone): close everything without waiting.
   std::lock_guard lock(state_->mutex);
   state_->stopping = true;
-  for (auto& listener : state_->listeners)
-    asio::post(listener->get_executor(), [listener] {
-      std::error_code ignored;
-      listener->close(ignored);
-    });
+  for (auto& listener : state_->listeners) close_listener(listener);
   for (auto& conn : state_->conns) conn->close();
 }
 
@@ -357,13 +369,13 @@ Server& default_server() {
 }
 
 void Server::accept(Acceptor listener) {
-  auto shared = std::make_shared<Acceptor>(std::move(listener));
+  auto shared = std::make_shared<Listener>(std::move(listener));
   {
     std::lock_guard lock(state_->mutex);
     if (state_->stopping) return;
     state_->listeners.push_back(shared);
   }
-  asio::co_spawn(shared->get_executor(), accept_loop(state_, shared), asio::detached);
+  asio::co_spawn(shared->strand, accept_loop(state_, shared), asio::detached);
 }
 
 void Server::serve_conn(Socket socket) {
