@@ -34,6 +34,20 @@ std::size_t whole_buffer(const std::error_code& ec, std::size_t) {
   return ec ? 0 : std::numeric_limits<std::size_t>::max();
 }
 
+// One non-blocking sendmsg of as many of `buffers` as one call takes: the bytes the socket
+// accepted, 0 on EAGAIN or an error (the writer's asynchronous write then waits or reports it).
+std::size_t send_at_once(int fd, std::span<const asio::const_buffer> buffers) {
+  std::array<iovec, 64> iov{};  // buffers past these are left for the asynchronous write
+  const std::size_t count = std::min(buffers.size(), iov.size());
+  for (std::size_t i = 0; i < count; ++i)
+    iov[i] = {const_cast<void*>(buffers[i].data()), buffers[i].size()};  // sendmsg only reads
+  msghdr message{};
+  message.msg_iov = iov.data();
+  message.msg_iovlen = count;
+  const auto n = ::sendmsg(fd, &message, MSG_DONTWAIT | MSG_NOSIGNAL);
+  return n > 0 ? static_cast<std::size_t>(n) : 0;
+}
+
 }  // namespace
 
 Result<Endpoint> resolve(std::string_view network, std::string_view address) {
@@ -209,18 +223,12 @@ void Conn::send_parts(std::span<const Part> parts, Flush flush) {
 }
 
 std::size_t Conn::write_now(std::span<const Part> parts) {
-  // One non-blocking sendmsg, under mutex_: the writer is idle (so the bytes cannot overtake
-  // queued ones) and close_socket waits for the lock, so the descriptor cannot be closed, and
-  // its number reused, under this call. Whatever the socket does not take now - all of it on
-  // EAGAIN or an error - goes to the writer, which waits for room or reports the error.
-  std::array<iovec, max_parts> iov{};
-  for (std::size_t i = 0; i < parts.size(); ++i)
-    iov[i] = {const_cast<char*>(parts[i].bytes.data()), parts[i].bytes.size()};  // sendmsg only reads
-  msghdr message{};
-  message.msg_iov = iov.data();
-  message.msg_iovlen = parts.size();
-  const auto n = ::sendmsg(socket_.native_handle(), &message, MSG_DONTWAIT | MSG_NOSIGNAL);
-  return n > 0 ? static_cast<std::size_t>(n) : 0;
+  // Under mutex_: the writer is idle (so the bytes cannot overtake queued ones) and close_socket
+  // waits for the lock, so the descriptor cannot be closed, and its number reused, under this
+  // call. Whatever the socket does not take now goes to the writer.
+  std::array<asio::const_buffer, max_parts> buffers;
+  for (std::size_t i = 0; i < parts.size(); ++i) buffers[i] = asio::buffer(parts[i].bytes);
+  return send_at_once(socket_.native_handle(), std::span(buffers.data(), parts.size()));
 }
 
 void Conn::queue(const Part& part, std::size_t written) {
@@ -263,39 +271,63 @@ void Conn::close_socket() {
 }
 
 void Conn::start_write() {
-  std::size_t skip = 0;
-  {
-    std::unique_lock lock(mutex_);
-    if (closed_) return;
-    if (pending_.empty()) {
-      write_active_ = false;
-      if (close_when_flushed_) {
-        closed_ = true;
-        lock.unlock();
-        close_socket();
+  for (bool first = true;; first = false) {
+    std::size_t skip = 0;
+    {
+      std::unique_lock lock(mutex_);
+      if (closed_) return;
+      if (pending_.empty()) {
+        write_active_ = false;
+        if (close_when_flushed_) {
+          closed_ = true;
+          lock.unlock();
+          close_socket();
+        }
+        return;
       }
+      if (!first) {
+        // More came while this handler wrote: it goes out after the strand's other work, so a
+        // busy sender cannot keep the reader waiting.
+        asio::defer(socket_.get_executor(), [self = shared_from_this()] { self->start_write(); });
+        return;
+      }
+      writing_.swap(pending_);
+      writing_bytes_ = std::exchange(pending_bytes_, 0);
+      skip = std::exchange(front_written_, 0);
+    }
+    write_buffers_.clear();
+    for (const auto& bytes : writing_) write_buffers_.push_back(asio::buffer(bytes));
+    write_buffers_.front() += skip;
+    // Tried at once first (on the strand, which close_socket also needs, so without mutex_).
+    // The socket nearly always takes it all, and then the write costs one system call instead of
+    // an asynchronous operation whose completion takes another round through the scheduler.
+    std::size_t sent = send_at_once(socket_.native_handle(), write_buffers_);
+    if (sent < writing_bytes_) {
+      auto rest = write_buffers_.begin();
+      for (; sent >= rest->size(); ++rest) sent -= rest->size();
+      *rest += sent;
+      write_buffers_.erase(write_buffers_.begin(), rest);
+      asio::async_write(
+          socket_, write_buffers_, whole_buffer,
+          asio::bind_executor(socket_.get_executor(),
+                              [self = shared_from_this()](std::error_code ec, std::size_t) { self->on_written(ec); }));
       return;
     }
-    writing_.swap(pending_);
-    writing_bytes_ = std::exchange(pending_bytes_, 0);
-    skip = std::exchange(front_written_, 0);
+    written();
   }
-  write_buffers_.clear();
-  for (const auto& bytes : writing_) write_buffers_.push_back(asio::buffer(bytes));
-  write_buffers_.front() += skip;
-  asio::async_write(
-      socket_, write_buffers_, whole_buffer,
-      asio::bind_executor(socket_.get_executor(),
-                          [self = shared_from_this()](std::error_code ec, std::size_t) { self->on_written(ec); }));
 }
 
-void Conn::on_written(std::error_code ec) {
+void Conn::written() {
   {
     std::lock_guard lock(mutex_);
     unsent_ -= writing_bytes_;
   }
   writing_.clear();  // frees what was sent: an idle connection keeps no large buffer
   if (writable_waiting_) writable_timer_.cancel();
+}
+
+void Conn::on_written(std::error_code ec) {
+  written();
   if (ec) {
     // The peer is gone: closing also wakes the reader, which then ends the connection.
     close();

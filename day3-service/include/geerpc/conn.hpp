@@ -112,6 +112,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
   void queue(const Part& part, std::size_t written);
   void wake_writer();  // starts the writer unless it runs; the caller holds mutex_
   void start_write();
+  void written();  // the bookkeeping after writing_ has left
   void on_written(std::error_code ec);
   void close_socket();  // on the strand, without mutex_
 
