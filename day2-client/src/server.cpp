@@ -221,8 +221,7 @@ void start_serving(const std::shared_ptr<State>& state, Socket socket) {
 asio::awaitable<void> accept_loop(std::shared_ptr<State> state, std::shared_ptr<Listener> listener) {
   for (;;) {
     // Each connection gets its own strand: its reader, writer and cancellation never race.
-    auto [ec, socket] = co_await listener->acceptor.async_accept(
-        asio::any_io_executor(asio::make_strand(state->executor)), use_nothrow);
+    auto [ec, socket] = co_await listener->acceptor.async_accept(make_conn_strand(state->executor), use_nothrow);
     if (ec == asio::error::operation_aborted || !listener->acceptor.is_open()) co_return;
     if (ec) {
       // Out of descriptors and the like: back off instead of spinning on the error.

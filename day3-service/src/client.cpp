@@ -166,7 +166,7 @@ bool Client::is_available() {
 asio::awaitable<Result<std::shared_ptr<Client>>> async_dial(std::string network, std::string address, Option option) {
   auto endpoint = resolve(network, address);
   if (!endpoint) co_return endpoint.error();
-  Socket socket(asio::make_strand(co_await asio::this_coro::executor));
+  Socket socket(make_conn_strand(co_await asio::this_coro::executor));
   auto [ec] = co_await socket.async_connect(*endpoint, use_nothrow);
   if (ec) co_return ec;
   std::error_code ignored;

@@ -235,7 +235,7 @@ asio::awaitable<Result<std::shared_ptr<Client>>> dial_on_strand(Endpoint endpoin
 asio::awaitable<Result<std::shared_ptr<Client>>> async_dial(std::string network, std::string address, Option option) {
   auto endpoint = resolve(network, address);
   if (!endpoint) co_return endpoint.error();
-  auto strand = asio::make_strand(co_await asio::this_coro::executor);
+  auto strand = make_conn_strand(co_await asio::this_coro::executor);
   co_return co_await asio::co_spawn(strand, dial_on_strand(std::move(*endpoint), std::move(option)),
                                     asio::use_awaitable);
 }

@@ -8,11 +8,15 @@
 #include <asio/bind_cancellation_slot.hpp>
 #include <asio/bind_executor.hpp>
 #include <asio/defer.hpp>
+#include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/post.hpp>
+#include <asio/strand.hpp>
+#include <asio/thread_pool.hpp>
 #include <asio/write.hpp>
 #include <cstring>
 #include <limits>
+#include <typeinfo>
 #include <utility>
 
 #include "geerpc/error.hpp"
@@ -81,6 +85,15 @@ std::string to_string(const Endpoint& endpoint) {
   std::string text = ip.is_v6() ? "[" : "";
   text.append(ip.to_string()).append(ip.is_v6() ? "]:" : ":").append(std::to_string(tcp.port()));
   return text;
+}
+
+asio::any_io_executor make_conn_strand(const asio::any_io_executor& executor) {
+  // Asio 1.22's target<T>() casts without looking at the type, so the type is checked first.
+  if (executor.target_type() == typeid(asio::io_context::executor_type))
+    return asio::make_strand(*executor.target<asio::io_context::executor_type>());
+  if (executor.target_type() == typeid(asio::thread_pool::executor_type))
+    return asio::make_strand(*executor.target<asio::thread_pool::executor_type>());
+  return asio::make_strand(executor);
 }
 
 Conn::Conn(Socket socket, std::size_t max_frame_size, std::chrono::milliseconds frame_timeout)

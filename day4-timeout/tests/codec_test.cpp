@@ -1,6 +1,10 @@
 #include <asio/io_context.hpp>
 #include <asio/read.hpp>
+#include <asio/strand.hpp>
+#include <asio/thread_pool.hpp>
 #include <asio/write.hpp>
+#include <atomic>
+#include <functional>
 #include <thread>
 
 #include "test_util.hpp"
@@ -229,6 +233,42 @@ TEST(Outbox, AMessageInTwoPartsLeavesWholeBeforeTheNextOne) {
   const auto got = out.received(want.size());
   writer.join();
   EXPECT_TRUE(got == want);
+}
+
+// A connection's strand, on each kind of executor a server or client may be given: two threads
+// run its handlers, and still never two handlers at once.
+void expect_one_handler_at_a_time(const asio::any_io_executor& executor, const std::function<void()>& run) {
+  const auto strand = make_conn_strand(executor);
+  std::atomic<int> inside{0};
+  std::atomic<bool> overlapped{false};
+  for (int i = 0; i < 2000; ++i)
+    asio::post(strand, [&] {
+      if (inside.fetch_add(1) != 0) overlapped = true;
+      std::this_thread::yield();  // gives the other thread a chance to break in
+      inside.fetch_sub(1);
+    });
+  run();
+  EXPECT_FALSE(overlapped);
+}
+
+TEST(ConnStrand, RunsOneHandlerAtATimeOnAThreadPool) {
+  asio::thread_pool pool(2);
+  expect_one_handler_at_a_time(pool.get_executor(), [&] { pool.join(); });
+}
+
+TEST(ConnStrand, RunsOneHandlerAtATimeOnAnIoContextRunByTwoThreads) {
+  asio::io_context io;
+  expect_one_handler_at_a_time(io.get_executor(), [&] {
+    std::thread second([&] { io.run(); });
+    io.run();
+    second.join();
+  });
+}
+
+TEST(ConnStrand, RunsOneHandlerAtATimeOnAnExecutorOfAnotherKind) {
+  asio::thread_pool pool(2);
+  // A strand is neither an io_context's nor a thread_pool's executor: the general case.
+  expect_one_handler_at_a_time(asio::make_strand(pool.get_executor()), [&] { pool.join(); });
 }
 
 // ---- The codec against nlohmann: the header fast paths must be invisible on the wire ----
