@@ -128,6 +128,7 @@ struct Request {
   Value argv, replyv;  // of the method's own argument and reply types
   std::shared_ptr<Service> svc;
   const MethodType* mtype = nullptr;
+  std::atomic<bool> answered{false};  // by the method or by the handle timeout, whichever is first
 };
 
 ServiceMethod find_service(const State& state, std::string_view service_method) {
@@ -215,17 +216,16 @@ void send_result(Codec& codec, Request& req, const Error& err, Conn::Flush flush
 
 // GeeRPC's called/sent phases become one flag: the method's result and the handle timeout race
 // to answer, the first to set `answered` sends, and the other is dropped.
-asio::awaitable<void> handle_request(Codec& codec, std::shared_ptr<Request> req, WaitGroup& in_flight,
-                                     std::shared_ptr<std::atomic<bool>> answered) {
+asio::awaitable<void> handle_request(Codec& codec, std::shared_ptr<Request> req, WaitGroup& in_flight) {
   auto err = co_await req->svc->call(*req->mtype, req->argv, req->replyv);
-  if (answered->exchange(true)) co_return;  // too late: the timeout was answered already
+  if (req->answered.exchange(true)) co_return;  // too late: the timeout was answered already
   send_result(codec, *req, err, reply_flush(in_flight));
 }
 
 // A plain method needs no coroutine: it runs to completion on the thread that calls this.
-void handle_plain_request(Codec& codec, Request& req, WaitGroup& in_flight, std::atomic<bool>& answered) {
+void handle_plain_request(Codec& codec, Request& req, WaitGroup& in_flight) {
   auto err = req.svc->call_plain(*req.mtype, req.argv, req.replyv);
-  if (answered.exchange(true)) return;  // too late: the timeout was answered already
+  if (req.answered.exchange(true)) return;  // too late: the timeout was answered already
   send_result(codec, req, err, reply_flush(in_flight));
 }
 
@@ -258,13 +258,12 @@ asio::awaitable<void> serve_codec(std::shared_ptr<State> state, std::unique_ptr<
     // and its handle timeout. It is deferred, not posted, to the handler executor: the thread that
     // read the request runs it as soon as the reader suspends, with no hand-off to another thread.
     in_flight.add();
-    auto answered = std::make_shared<std::atomic<bool>>(false);
     std::shared_ptr<asio::steady_timer> timeout;
     if (handle_timeout.count() > 0) {
       timeout = std::make_shared<asio::steady_timer>(codec->conn().get_executor(), handle_timeout);
       // `codec` is touched only by the winner of the race; while the method runs it is alive.
-      timeout->async_wait([&codec, req, answered, handle_timeout](std::error_code ec) {
-        if (ec || answered->exchange(true)) return;
+      timeout->async_wait([&codec, req, handle_timeout](std::error_code ec) {
+        if (ec || req->answered.exchange(true)) return;
         send_response(*codec,
                       {.service_method = req->h.service_method,
                        .seq = req->h.seq,
@@ -273,16 +272,16 @@ asio::awaitable<void> serve_codec(std::shared_ptr<State> state, std::unique_ptr<
       });
     }
     if (req->mtype->is_coroutine) {
-      asio::co_spawn(codec->conn().get_executor(), handle_request(*codec, req, in_flight, answered),
+      asio::co_spawn(codec->conn().get_executor(), handle_request(*codec, req, in_flight),
                      [&in_flight, timeout](const std::exception_ptr& error) {
                        if (error) log("rpc server: a handler ended with an exception");
                        cancel_timeout(timeout);
                        in_flight.done();
                      });
     } else {
-      asio::defer(state->handlers, [&codec = *codec, req, answered, timeout, &in_flight] {
+      asio::defer(state->handlers, [&codec = *codec, req, timeout, &in_flight] {
         try {
-          handle_plain_request(codec, *req, in_flight, *answered);
+          handle_plain_request(codec, *req, in_flight);
         } catch (...) {  // as co_spawn's handler above: logged, and the request still counts as done
           log("rpc server: a handler ended with an exception");
         }
