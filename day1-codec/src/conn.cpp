@@ -208,8 +208,8 @@ void Conn::send(std::string&& bytes, Flush flush) {
   send_parts(parts, flush);
 }
 
-void Conn::send(std::string&& head, std::string&& tail, Flush flush) {
-  const Part parts[] = {{head, &head}, {tail, &tail}};
+void Conn::send(std::string&& head, std::string&& blob, std::string_view tail, Flush flush) {
+  const Part parts[] = {{head, &head}, {blob, &blob}, {tail, nullptr}};
   send_parts(parts, flush);
 }
 

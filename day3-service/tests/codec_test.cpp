@@ -222,13 +222,13 @@ TEST(Outbox, WhatTheSocketCannotTakeAtOnceIsWrittenLaterInOrder) {
   EXPECT_TRUE(got == big + "tail");  // not EXPECT_EQ: a failure would print 8 MiB
 }
 
-TEST(Outbox, AMessageInTwoPartsLeavesWholeBeforeTheNextOne) {
+TEST(Outbox, AMessageInThreePartsLeavesWholeBeforeTheNextOne) {
   Outbox out;
   std::string big(8 << 20, '\0');
   for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>('a' + i % 23);
-  const std::string want = "head," + big + "tail";
-  out.conn->send(std::string("head,"), std::string(big), Conn::Flush::now);
-  out.conn->send("tail"sv, Conn::Flush::now);
+  const std::string want = "head," + big + ",end" + "next";
+  out.conn->send(std::string("head,"), std::string(big), ",end", Conn::Flush::now);
+  out.conn->send("next"sv, Conn::Flush::now);
   std::thread writer([&] { out.io.run(); });
   const auto got = out.received(want.size());
   writer.join();
@@ -399,6 +399,7 @@ std::vector<std::string> sample_strings() {
   return {"",
           "plain text",
           std::string(1 << 20, 'p'),
+          std::string(100'000, 'x') + "\n",  // large, but needs escaping: no shortcut
           "a \" inside",
           "a back\\slash",
           "tab\tand\nnewline",

@@ -110,8 +110,13 @@ struct JsonFormat {
     }
     out += value.dump();
   }
-  // A JSON string needs its bytes escaped and checked: it cannot be framed without reading them.
-  static bool encode_blob_head(std::size_t, std::string&) { return false; }
+  // A string of plain bytes is framed as it is, between two quotes; any other needs escaping.
+  static bool encode_blob(const std::string& s, std::string& head, std::string_view& tail) {
+    if (!plain(s)) return false;
+    head += '"';
+    tail = "\"";
+    return true;
+  }
   static json decode(std::string_view bytes) {
     // And read back in bulk: a string with nothing to unescape or to check as UTF-8.
     if (bytes.size() >= 2 && bytes.front() == '"' && bytes.back() == '"' && plain(bytes.substr(1, bytes.size() - 2)))
@@ -312,9 +317,9 @@ struct MsgpackFormat {
     json::to_msgpack(value, out);  // appends; strings go in bulk already
   }
   // What to_msgpack writes before the bytes of a string of `size` bytes, which follow as they are.
-  static bool encode_blob_head(std::size_t size, std::string& out) {
-    if (size > std::numeric_limits<std::uint32_t>::max()) return false;  // see encode_header
-    append_msgpack_string_head(out, size);
+  static bool encode_blob(const std::string& s, std::string& head, std::string_view&) {
+    if (s.size() > std::numeric_limits<std::uint32_t>::max()) return false;  // see encode_header
+    append_msgpack_string_head(head, s.size());
     return true;
   }
   static json decode(std::string_view bytes) {
@@ -389,11 +394,12 @@ class FramedCodec final : public Codec {
 
   std::error_code write(const Header& header, Body body, Conn::Flush flush) override {
     std::string bytes, blob;
-    if (auto ec = message(header, std::move(body), bytes, blob)) return ec;
+    std::string_view blob_tail;
+    if (auto ec = message(header, std::move(body), bytes, blob, blob_tail)) return ec;
     if (blob.empty())
       conn_->send(std::move(bytes), flush);
     else
-      conn_->send(std::move(bytes), std::move(blob), flush);
+      conn_->send(std::move(bytes), std::move(blob), blob_tail, flush);
     return {};
   }
 
@@ -401,9 +407,11 @@ class FramedCodec final : public Codec {
   Conn& conn() override { return *conn_; }
 
   // The pure halves of the above, apart from the connection. The message goes into `out`; a
-  // body that is one large string (a blob), in a format that frames it as it is, is moved into
-  // `blob` instead and follows `out` on the wire: those bytes are never copied.
-  static std::error_code message(const Header& header, Body&& body, std::string& out, std::string& blob) {
+  // body that is one large string (a blob), if the format can frame it as it is, is moved into
+  // `blob` instead and follows `out` on the wire, never copied, and `blob_tail` (JSON's closing
+  // quote) after it.
+  static std::error_code message(const Header& header, Body&& body, std::string& out, std::string& blob,
+                                 std::string_view& blob_tail) {
     // Room for the header frame and a small body: the common message costs one allocation. A
     // smaller blob is sized up front, so that it is not re-copied each time the buffer doubles.
     const std::size_t blob_size = body.is_string() ? body.get_ref<const std::string&>().size() : 0;
@@ -418,8 +426,8 @@ class FramedCodec final : public Codec {
     }
     if (separate_blob) {
       std::string head;
-      if (Format::encode_blob_head(blob_size, head)) {
-        Conn::append_length(out, head.size() + blob_size);
+      if (Format::encode_blob(body.get_ref<const std::string&>(), head, blob_tail)) {
+        Conn::append_length(out, head.size() + blob_size + blob_tail.size());
         out += head;
         blob = std::move(body.get_ref<std::string&>());
         return {};

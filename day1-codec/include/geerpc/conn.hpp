@@ -82,9 +82,10 @@ class Conn : public std::enable_shared_from_this<Conn> {
   // The same, taking the bytes over: a message too large to join a small one's string is queued
   // as it is, without a copy.
   void send(std::string&& bytes, Flush flush = Flush::batched);
-  // One message in two strings, taken over: say a frame's first bytes and a large payload that
-  // follows them, neither copied. Nothing comes between them on the wire.
-  void send(std::string&& head, std::string&& tail, Flush flush = Flush::batched);
+  // One message in three pieces: say a frame's first bytes and a large payload that follows
+  // them, both taken over and neither copied, then a few bytes that end it (which may be
+  // empty). Nothing comes between them on the wire.
+  void send(std::string&& head, std::string&& blob, std::string_view tail, Flush flush = Flush::batched);
 
   // Waits until at most `limit` bytes are queued and not yet written. A reader that waits here
   // before taking more requests keeps a peer that never reads its responses from growing the
@@ -112,7 +113,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
     std::string_view bytes;
     std::string* owned;
   };
-  static constexpr std::size_t max_parts = 2;
+  static constexpr std::size_t max_parts = 3;
   void send_parts(std::span<const Part> parts, Flush flush);  // every send() ends here
   std::size_t write_now(std::span<const Part> parts);  // the caller holds mutex_
   // `written`: how much of it write_now has sent. The caller holds mutex_.
