@@ -371,7 +371,7 @@ struct MsgpackFormat {
 };
 
 // A string body larger than this is sent from its own buffer, after the frame's first bytes.
-constexpr std::size_t separate_blob_size = 64 * 1024;
+constexpr std::size_t separate_blob_size = std::size_t{64} * 1024;
 
 // Framing is shared; the two formats differ only in how one JSON value becomes bytes.
 template <class Format>

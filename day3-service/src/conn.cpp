@@ -29,7 +29,7 @@ namespace {
 constexpr std::size_t initial_capacity = 4096;
 
 // Queued messages are appended to one string up to this size; larger ones keep their own.
-constexpr std::size_t coalesce_limit = 64 * 1024;
+constexpr std::size_t coalesce_limit = std::size_t{64} * 1024;
 
 // async_write's own completion condition offers the socket at most 64 KiB per send, so a 1 MiB
 // message took 16 system calls, each waiting for the peer to drain the last. This one offers all

@@ -384,7 +384,7 @@ asio::awaitable<void> stop_on_strand(std::shared_ptr<State> state) {
 
 }  // namespace
 
-Server::Server(asio::any_io_executor executor, ServerConfig config)
+Server::Server(const asio::any_io_executor& executor, ServerConfig config)
     : handlers_(config.handler_threads ? std::make_unique<asio::thread_pool>(config.handler_threads) : nullptr),
       state_(std::make_shared<State>(executor, handlers_ ? asio::any_io_executor(handlers_->get_executor()) : executor,
                                      config)) {}
