@@ -260,8 +260,8 @@ asio::awaitable<void> stop_on_strand(std::shared_ptr<State> state) {
 
 }  // namespace
 
-Server::Server(asio::any_io_executor executor, ServerConfig config)
-    : state_(std::make_shared<State>(std::move(executor), config)) {}
+Server::Server(const asio::any_io_executor& executor, ServerConfig config)
+    : state_(std::make_shared<State>(executor, config)) {}
 
 Server::~Server() {
   // Must not block (the executor may already be gone): close everything without waiting.

@@ -316,7 +316,7 @@ struct MsgpackFormat {
   static void encode(const json& value, std::string& out) {
     json::to_msgpack(value, out);  // appends; strings go in bulk already
   }
-  // What to_msgpack writes before the bytes of a string of `size` bytes, which follow as they are.
+  // What to_msgpack writes before a string's bytes, which follow as they are.
   static bool encode_blob(const std::string& s, std::string& head, std::string_view&) {
     if (s.size() > std::numeric_limits<std::uint32_t>::max()) return false;  // see encode_header
     append_msgpack_string_head(head, s.size());

@@ -57,7 +57,7 @@ Result<Acceptor> listen(const asio::any_io_executor& executor, std::string_view 
 class Server {
  public:
   // Connections, handlers and stop() run on `executor` (typically a thread pool).
-  explicit Server(asio::any_io_executor executor, ServerConfig config = {});
+  explicit Server(const asio::any_io_executor& executor, ServerConfig config = {});
   ~Server();
 
   Server(const Server&) = delete;

@@ -57,7 +57,8 @@ class Codec {
   virtual asio::awaitable<std::error_code> read_body(Body* body) = 0;
   // errc::bad_header or bad_body when the codec cannot encode the message (the JSON codec refuses
   // strings that are not UTF-8); nothing is queued then. `flush` is Conn::send's. The body is
-  // taken by value: moved in, a large string body is sent without a copy (MessagePack).
+  // taken by value: moved in, a large string body is sent without a copy (for JSON, one
+  // of plain ASCII).
   virtual std::error_code write(const Header& header, Body body, Conn::Flush flush = Conn::Flush::batched) = 0;
   virtual void close() = 0;
   virtual Conn& conn() = 0;
