@@ -33,7 +33,7 @@ int main() {
   for (int i = 0; i < 5; ++i) {
     callers.emplace_back([&, i] {
       std::string reply;
-      auto error = (*client)->call("Foo.Sum", "geerpc req " + std::to_string(i), &reply);
+      auto error = client->call("Foo.Sum", "geerpc req " + std::to_string(i), &reply);
       std::lock_guard lock(print);
       if (error) {
         std::cerr << "call Foo.Sum error: " << error.message() << '\n';
@@ -44,7 +44,10 @@ int main() {
     });
   }
   callers.clear();  // joins
-  (*client)->close();
+  if (auto error = client->close()) {
+    std::cerr << "close: " << error << '\n';
+    ++failures;
+  }
   server.stop();
   return failures == 0 ? 0 : 1;
 }

@@ -52,7 +52,7 @@ int main() {
     callers.emplace_back([&, i] {
       const Args args{i, i * i};
       int reply = 0;
-      auto error = (*client)->call("Foo.Sum", args, &reply);
+      auto error = client->call("Foo.Sum", args, &reply);
       std::lock_guard lock(print);
       if (error) {
         std::cerr << "call Foo.Sum error: " << error.message() << '\n';
@@ -63,7 +63,10 @@ int main() {
     });
   }
   callers.clear();  // joins
-  (*client)->close();
+  if (auto error = client->close()) {
+    std::cerr << "close: " << error << '\n';
+    ++failures;
+  }
   server.stop();
   return failures == 0 ? 0 : 1;
 }

@@ -33,7 +33,10 @@ int main() {
   asio::thread_pool pool(2);
   geerpc::Server server(pool.get_executor());
   Foo foo;
-  server.register_service(foo);
+  if (auto error = server.register_service(foo)) {
+    std::cerr << "register: " << error << '\n';
+    return 1;
+  }
   auto listener = geerpc::listen(pool.get_executor(), "tcp", "127.0.0.1:0");
   if (!listener) {
     std::cerr << "listen: " << listener.error() << '\n';
@@ -49,22 +52,28 @@ int main() {
     if (wanted == geerpc::errc{} ? static_cast<bool>(error) : !(error == wanted)) ++failures;
   };
 
-  // The client gives up after 100ms; the method would take a second.
   auto client = geerpc::dial(pool.get_executor(), "tcp", address);
-  int reply = 0;
-  expect("client deadline", (*client)->call(geerpc::Context::with_timeout(100ms), "Foo.Sleep", 1000, &reply),
-         geerpc::errc::call_timeout);
-
   // This connection asks the server to give up on any request after 100ms.
   auto impatient = geerpc::dial(pool.get_executor(), "tcp", address, {.handle_timeout = 100ms});
-  expect("server handle timeout", (*impatient)->call("Foo.Sleep", 1000, &reply), geerpc::errc::server_error);
+  if (!client || !impatient) {
+    std::cerr << "dial: " << (client ? impatient.error() : client.error()) << '\n';
+    return 1;
+  }
+
+  // The client gives up after 100ms; the method would take a second.
+  int reply = 0;
+  expect("client deadline", client->call(geerpc::Context::with_timeout(100ms), "Foo.Sleep", 1000, &reply),
+         geerpc::errc::call_timeout);
+
+  // The server gives up after 100ms.
+  expect("server handle timeout", impatient->call("Foo.Sleep", 1000, &reply), geerpc::errc::server_error);
 
   // Both connections are still fine.
-  expect("Foo.Sum", (*client)->call(geerpc::Context::with_timeout(1s), "Foo.Sum", Args{1, 2}, &reply), geerpc::errc{});
+  expect("Foo.Sum", client->call(geerpc::Context::with_timeout(1s), "Foo.Sum", Args{1, 2}, &reply), geerpc::errc{});
   std::cout << "1 + 2 = " << reply << '\n';
 
-  (*client)->close();
-  (*impatient)->close();
+  expect("close", client->close(), geerpc::errc{});
+  expect("close", impatient->close(), geerpc::errc{});
   server.stop();
   return failures == 0 ? 0 : 1;
 }

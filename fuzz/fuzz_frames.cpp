@@ -4,7 +4,7 @@
 #include <memory>
 
 #include "fuzz_util.hpp"
-#include "geerpc/server.hpp"  // max_option_line
+#include "geerpc/protocol.hpp"  // max_option_line
 
 namespace {
 

@@ -1,7 +1,7 @@
 // The Option line is the first thing a server reads from any peer, before it knows who is talking:
 // parse_option must turn every byte string into an Option or bad_option/bad_magic, and never throw.
 #include "fuzz_util.hpp"
-#include "geerpc/server.hpp"
+#include "geerpc/protocol.hpp"
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
   geerpc::fuzz::init();

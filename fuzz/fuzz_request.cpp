@@ -158,7 +158,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     // Returns once the connection is over on both ends: a server that never lets go is a timeout.
     fuzz::run();
     // Nothing is in flight any more, so stopping must not wait for stop_timeout.
-    fuzz::spawn(ctx.get_executor(), server.async_stop());
+    fuzz::spawn(ctx.get_executor(), server.async_stop(asio::use_awaitable));
     fuzz::run();
   }
   fuzz::run();  // whatever the destructor posted

@@ -129,7 +129,7 @@ void decode_one_frame(const Type& type, bool header, const std::uint8_t* data, s
   if (size > default_max_frame_size) return;  // no length prefix could announce it
   auto [reader, writer] = socket_pair();
   std::string frame;
-  Conn::append_length(frame, size);
+  append_frame_length(frame, size);
   frame.append(reinterpret_cast<const char*>(data), size);
   spawn(writer.get_executor(), write_and_close(std::move(writer), std::move(frame)));
   auto conn = std::make_shared<Conn>(std::move(reader));

@@ -5,7 +5,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 ensure_packages clang-format clang-tidy cmake g++ ninja-build libasio-dev nlohmann-json3-dev libgtest-dev
 cd "$ROOT"
-files=$(ls day*-*/src/*.cpp day*-*/include/geerpc/*.hpp day*-*/tests/*.cpp day*-*/tests/*.hpp day*-*/main.cpp)
+files=$(find day*-* \( -name "*.cpp" -o -name "*.hpp" \) | sort)
 if [ "${1:-}" = --fix ]; then
   clang-format -i $files
 else
@@ -15,7 +15,7 @@ dir=$ROOT/build-tidy
 [ -f "$dir/compile_commands.json" ] ||
   cmake -S "$ROOT" -B "$dir" -G Ninja -DCMAKE_EXPORT_COMPILE_COMMANDS=ON -DCMAKE_DISABLE_PRECOMPILE_HEADERS=ON >/dev/null
 # Asio 1.22 does not detect clang 14's C++20 coroutines by itself.
-for f in day*-*/src/*.cpp; do
+for f in $(find day*-*/src -name "*.cpp" | sort); do
   clang-tidy -p "$dir" --quiet --extra-arg=-DASIO_HAS_CO_AWAIT=1 --extra-arg=-DASIO_HAS_STD_COROUTINE=1 "$f"
 done
 echo "lint: clean"

@@ -193,7 +193,8 @@ asio::awaitable<void> caller(Connection& conn, std::size_t payload, Progress& pr
       progress.measured.fetch_add(1, std::memory_order_relaxed);
     }
   }
-  if (conn.callers.fetch_sub(1) == 1) conn.client->close();  // lets the io_context run out of work
+  // The last caller closes, which lets the io_context run out of work.
+  if (conn.callers.fetch_sub(1) == 1 && conn.client->close()) die("close: the client was closed already");
 }
 
 double cpu_seconds() {

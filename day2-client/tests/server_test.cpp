@@ -28,9 +28,9 @@ TEST(Server, AnswersAnOptionAndFirstRequestSentInOneWrite) {
   std::string header, body;
   nlohmann::json::to_msgpack(nlohmann::json(Header{.service_method = "Foo.Sum", .seq = 7}), header);
   nlohmann::json::to_msgpack(Body("geerpc req 7"), body);
-  Conn::append_length(bytes, header.size());
+  append_frame_length(bytes, header.size());
   bytes += header;
-  Conn::append_length(bytes, body.size());
+  append_frame_length(bytes, body.size());
   bytes += body;
   client.send_raw(bytes);
   auto reply = client.read();
@@ -120,9 +120,9 @@ TEST(Server, AClientThatSendsHalfAFrameAndGoesSilentIsDropped) {
 std::string json_request_with_bad_body(std::uint64_t seq) {
   const std::string header = nlohmann::json(Header{.service_method = "Foo.Sum", .seq = seq}).dump();
   std::string bytes;
-  Conn::append_length(bytes, header.size());
+  append_frame_length(bytes, header.size());
   bytes += header;
-  Conn::append_length(bytes, 5);
+  append_frame_length(bytes, 5);
   bytes += "{oops";
   return bytes;
 }
@@ -168,6 +168,14 @@ TEST(ServerStop, ReturnsPromptlyWithIdleClientsConnected) {
   // Idle connections have nothing in flight: stop must not wait for the timeout.
   EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
   for (auto& client : clients) EXPECT_FALSE(client->read()) << "connection still open after stop()";
+}
+
+TEST(ServerStop, AsyncStopCompletesTheTokenItIsGiven) {
+  TestServer ts;
+  std::promise<void> stopped;
+  ts.server.async_stop([&stopped] { stopped.set_value(); });
+  EXPECT_EQ(stopped.get_future().wait_for(wait_limit), std::future_status::ready);
+  EXPECT_EQ(ts.server.connection_count(), 0u);
 }
 
 TEST(ServerStop, ReturnsWithinTheBoundWithRequestsInFlight) {

@@ -88,14 +88,14 @@ struct TestServer {
   Endpoint endpoint;
 };
 
-struct Message {
+struct Received {
   Header header;
   Body body;
 };
 
 // One whole message, header then body, or the error that stopped it.
-inline asio::awaitable<Result<Message>> read_message(Codec& codec) {
-  Message m;
+inline asio::awaitable<Result<Received>> read_message(Codec& codec) {
+  Received m;
   if (auto ec = co_await codec.read_header(m.header)) co_return ec;
   if (auto ec = co_await codec.read_body(&m.body)) co_return ec;
   co_return m;
@@ -114,13 +114,13 @@ class HandClient {
   ~HandClient() { conn_->close(); }
 
   void send_option(Option option = {}) { conn_->send(option_line(option)); }
-  void send_raw(std::string_view bytes) { conn_->send(bytes); }
+  void send_raw(std::string_view bytes) { conn_->send(std::string(bytes)); }
   void write(std::uint64_t seq, const Body& body, std::string service_method = "Foo.Sum") {
-    codec_->write({.service_method = std::move(service_method), .seq = seq}, body);
+    EXPECT_FALSE(codec_->write({.service_method = std::move(service_method), .seq = seq}, body));
   }
 
   // The next response, or the error that ended the connection.
-  Result<Message> read() { return run(conn_->get_executor(), read_message(*codec_)); }
+  Result<Received> read() { return run(conn_->get_executor(), read_message(*codec_)); }
 
   Conn& conn() { return *conn_; }
 
@@ -179,12 +179,9 @@ class ScriptedServer {
     asio::co_spawn(conn->get_executor(), run_script(conn, std::move(script)), asio::detached);
   }
   static asio::awaitable<void> run_script(std::shared_ptr<Conn> conn, Script script) {
-    std::string line;
-    if (co_await conn->read_line(line, max_option_line)) co_return;
-    auto option = parse_option(line);
-    if (!option) co_return;
-    auto codec = (*find_new_codec_func(option->codec_type))(conn);
-    co_await script(*codec);
+    auto handshake = co_await server_handshake(conn);
+    if (!handshake) co_return;
+    co_await script(*handshake->codec);
   }
 
   std::shared_ptr<Acceptor> acceptor_;

@@ -3,7 +3,6 @@
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/ip/tcp.hpp>
-#include <asio/strand.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_future.hpp>
 
@@ -52,17 +51,13 @@ Client::~Client() {
   terminate_calls(Error(errc::shutdown));
 }
 
-Result<std::shared_ptr<Client>> Client::new_client(Socket socket, const Option& option) {
-  auto new_codec = find_new_codec_func(option.codec_type);
-  if (!new_codec) return new_codec.error();
-  auto conn = std::make_shared<Conn>(std::move(socket));
-  // The Option goes first; requests queued right after it may share its write: the server
-  // reads the line and keeps what follows, so no handshake round trip is needed.
-  conn->send(option_line(option));
-  std::shared_ptr<Codec> codec = (*new_codec)(conn);
-  auto client = std::make_shared<Client>(Private{}, codec, option);
-  asio::co_spawn(conn->get_executor(), receive(client, codec), asio::detached);
-  return client;
+asio::awaitable<Result<std::shared_ptr<Client>>> Client::new_client(std::shared_ptr<Conn> conn, Option option) {
+  auto codec = co_await client_handshake(conn, option);
+  if (!codec) co_return codec.error();
+  std::shared_ptr<Codec> shared = std::move(*codec);
+  auto client = std::make_shared<Client>(Private{}, shared, option);
+  asio::co_spawn(conn->get_executor(), receive(client, shared), asio::detached);
+  co_return client;
 }
 
 Result<std::uint64_t> Client::register_call(const std::shared_ptr<Call>& call) {
@@ -163,22 +158,25 @@ bool Client::is_available() {
   return !shutdown_ && !closing_;
 }
 
-asio::awaitable<Result<std::shared_ptr<Client>>> async_dial(std::string network, std::string address, Option option) {
+namespace detail {
+
+asio::awaitable<Result<std::shared_ptr<Client>>> dial_on_strand(std::string network, std::string address,
+                                                                Option option) {
   auto endpoint = resolve(network, address);
   if (!endpoint) co_return endpoint.error();
-  Socket socket(make_conn_strand(co_await asio::this_coro::executor));
-  auto [ec] = co_await socket.async_connect(*endpoint, use_nothrow);
-  if (ec) co_return ec;
+  Socket socket(co_await asio::this_coro::executor);
+  if (auto [ec] = co_await socket.async_connect(*endpoint, use_nothrow); ec) co_return ec;
   std::error_code ignored;
   socket.set_option(asio::ip::tcp::no_delay(true), ignored);
-  co_return Client::new_client(std::move(socket), option);
+  auto conn = std::make_shared<Conn>(std::move(socket));
+  co_return co_await Client::new_client(conn, option);
 }
+
+}  // namespace detail
 
 Result<std::shared_ptr<Client>> dial(const asio::any_io_executor& executor, std::string_view network,
                                      std::string_view address, Option option) {
-  return asio::co_spawn(executor, async_dial(std::string(network), std::string(address), std::move(option)),
-                        asio::use_future)
-      .get();
+  return async_dial(executor, network, address, std::move(option), asio::use_future).get();
 }
 
 }  // namespace geerpc

@@ -1,10 +1,10 @@
 #include "geerpc/sync.hpp"
 
 #include <algorithm>
+#include <asio/experimental/as_tuple.hpp>
 #include <asio/post.hpp>
 #include <asio/this_coro.hpp>
-
-#include "geerpc/conn.hpp"
+#include <asio/use_awaitable.hpp>
 
 namespace geerpc {
 
@@ -29,14 +29,9 @@ void WaitGroup::done() {
   for (auto& timer : wake) asio::post(timer->get_executor(), [timer] { timer->cancel(); });
 }
 
-long WaitGroup::count() {
-  std::lock_guard lock(mutex_);
-  return count_;
-}
-
 asio::awaitable<bool> WaitGroup::wait_for(long below, std::chrono::steady_clock::time_point deadline) {
-  // The server asks before every request read, and nearly always need not wait: answered
-  // without making a timer (each one costs a lookup of Asio's timer service under its lock).
+  // Nearly every wait need not wait: it is answered without making a timer (each one costs a
+  // lookup of Asio's timer service under its lock).
   {
     std::lock_guard lock(mutex_);
     if (count_ < below) co_return true;
@@ -48,7 +43,7 @@ asio::awaitable<bool> WaitGroup::wait_for(long below, std::chrono::steady_clock:
     if (count_ < below) co_return true;
     waiters_.push_back({below, timer});
   }
-  co_await timer->async_wait(use_nothrow);
+  co_await timer->async_wait(asio::experimental::as_tuple(asio::use_awaitable));  // done() cancels it
   std::lock_guard lock(mutex_);
   std::erase_if(waiters_, [&](const Waiter& w) { return w.timer == timer; });
   co_return count_ < below;

@@ -28,9 +28,9 @@ TEST(Server, AnswersAnOptionAndFirstRequestSentInOneWrite) {
   std::string header, body;
   nlohmann::json::to_msgpack(nlohmann::json(Header{.service_method = "Foo.Echo", .seq = 7}), header);
   nlohmann::json::to_msgpack(Body("geerpc req 7"), body);
-  Conn::append_length(bytes, header.size());
+  append_frame_length(bytes, header.size());
   bytes += header;
-  Conn::append_length(bytes, body.size());
+  append_frame_length(bytes, body.size());
   bytes += body;
   client.send_raw(bytes);
   auto reply = client.read();
@@ -120,9 +120,9 @@ TEST(Server, AClientThatSendsHalfAFrameAndGoesSilentIsDropped) {
 std::string json_request_with_bad_body(std::uint64_t seq) {
   const std::string header = nlohmann::json(Header{.service_method = "Foo.Sum", .seq = seq}).dump();
   std::string bytes;
-  Conn::append_length(bytes, header.size());
+  append_frame_length(bytes, header.size());
   bytes += header;
-  Conn::append_length(bytes, 5);
+  append_frame_length(bytes, 5);
   bytes += "{oops";
   return bytes;
 }

@@ -4,7 +4,6 @@
 #include <asio/detached.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/steady_timer.hpp>
-#include <asio/strand.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_future.hpp>
 
@@ -63,20 +62,11 @@ Client::~Client() {
 }
 
 asio::awaitable<Result<std::shared_ptr<Client>>> Client::new_client(std::shared_ptr<Conn> conn, Option option) {
-  auto new_codec = find_new_codec_func(option.codec_type);
-  if (!new_codec) co_return new_codec.error();
-  conn->send(option_line(option));
-  // The server answers with the Option it accepted: then we know it speaks geerpc and our codec,
-  // and a server that accepts but never answers is caught by the connect timeout.
-  std::string line;
-  if (auto ec = co_await conn->read_line(line, max_option_line))
-    co_return Error(errc::bad_handshake, "rpc client: handshake failed: " + ec.message());
-  auto accepted = parse_option(line);
-  if (!accepted || accepted->codec_type != option.codec_type)
-    co_return Error(errc::bad_handshake, "rpc client: handshake failed: the server answered " + line);
-  std::shared_ptr<Codec> codec = (*new_codec)(conn);
-  auto client = std::make_shared<Client>(Private{}, codec, option);
-  asio::co_spawn(conn->get_executor(), receive(client, codec), asio::detached);
+  auto codec = co_await client_handshake(conn, option);
+  if (!codec) co_return codec.error();
+  std::shared_ptr<Codec> shared = std::move(*codec);
+  auto client = std::make_shared<Client>(Private{}, shared, option);
+  asio::co_spawn(conn->get_executor(), receive(client, shared), asio::detached);
   co_return client;
 }
 
@@ -190,12 +180,15 @@ bool Client::is_available() {
   return !shutdown_ && !closing_;
 }
 
-namespace {
+namespace detail {
 
-// Go's dialTimeout, run on the new connection's strand: connect, then new_client. When the timer
-// fires first it closes the socket, which cuts short whichever step is in progress; the timer
-// and the steps share the strand, so they never race.
-asio::awaitable<Result<std::shared_ptr<Client>>> dial_on_strand(Endpoint endpoint, Option option) {
+// Go's dialTimeout: connect, then new_client. When the timer fires first it closes the socket,
+// which cuts short whichever step is in progress; the timer and the steps share the strand, so
+// they never race.
+asio::awaitable<Result<std::shared_ptr<Client>>> dial_on_strand(std::string network, std::string address,
+                                                                Option option) {
+  auto endpoint = resolve(network, address);
+  if (!endpoint) co_return endpoint.error();
   const auto executor = co_await asio::this_coro::executor;
   auto socket = std::make_shared<Socket>(executor);
   auto cut_short = std::make_shared<std::function<void()>>([socket] {
@@ -213,7 +206,7 @@ asio::awaitable<Result<std::shared_ptr<Client>>> dial_on_strand(Endpoint endpoin
     });
   }
   Result<std::shared_ptr<Client>> result = Error(errc::connect_timeout);
-  if (auto [ec] = co_await socket->async_connect(endpoint, use_nothrow); ec) {
+  if (auto [ec] = co_await socket->async_connect(*endpoint, use_nothrow); ec) {
     result = Error(ec);
   } else {
     std::error_code ignored;
@@ -230,21 +223,11 @@ asio::awaitable<Result<std::shared_ptr<Client>>> dial_on_strand(Endpoint endpoin
   co_return result;
 }
 
-}  // namespace
-
-asio::awaitable<Result<std::shared_ptr<Client>>> async_dial(std::string network, std::string address, Option option) {
-  auto endpoint = resolve(network, address);
-  if (!endpoint) co_return endpoint.error();
-  auto strand = make_conn_strand(co_await asio::this_coro::executor);
-  co_return co_await asio::co_spawn(strand, dial_on_strand(std::move(*endpoint), std::move(option)),
-                                    asio::use_awaitable);
-}
+}  // namespace detail
 
 Result<std::shared_ptr<Client>> dial(const asio::any_io_executor& executor, std::string_view network,
                                      std::string_view address, Option option) {
-  return asio::co_spawn(executor, async_dial(std::string(network), std::string(address), std::move(option)),
-                        asio::use_future)
-      .get();
+  return async_dial(executor, network, address, std::move(option), asio::use_future).get();
 }
 
 }  // namespace geerpc

@@ -12,73 +12,13 @@
 #include <mutex>
 #include <set>
 #include <shared_mutex>
-#include <sstream>
 #include <vector>
 
+#include "geerpc/detail/executor.hpp"
 #include "geerpc/log.hpp"
 #include "geerpc/sync.hpp"
 
 namespace geerpc {
-
-void to_json(nlohmann::json& j, const Option& option) {
-  j = nlohmann::json{{"magic_number", option.magic_number},
-                     {"codec_type", option.codec_type},
-                     {"connect_timeout_ms", option.connect_timeout.count()},
-                     {"handle_timeout_ms", option.handle_timeout.count()}};
-}
-
-std::string format_duration(std::chrono::milliseconds duration) {
-  const auto ms = duration.count();
-  if (ms < 1000 && ms > -1000) return std::to_string(ms) + "ms";
-  std::string seconds = std::to_string(ms / 1000);
-  if (ms % 1000) {
-    std::string fraction = std::to_string(1000 + std::abs(ms % 1000)).substr(1);
-    while (fraction.back() == '0') fraction.pop_back();
-    seconds += "." + fraction;
-  }
-  return seconds + "s";
-}
-
-std::string option_line(const Option& option) {
-  return nlohmann::json(option).dump() + '\n';
-}
-
-Result<Option> parse_option(std::string_view line) {
-  Option option;
-  try {
-    const auto j = nlohmann::json::parse(line);
-    // Not get_to: it converts any number, and converting a float outside int's range is undefined.
-    const auto& magic = j.at("magic_number");
-    if (!magic.is_number_integer()) return errc::bad_option;
-    option.magic_number = magic == magic_number ? magic_number : 0;
-    j.at("codec_type").get_to(option.codec_type);
-    for (auto [key, field] : {std::pair{"connect_timeout_ms", &option.connect_timeout},
-                              std::pair{"handle_timeout_ms", &option.handle_timeout}}) {
-      if (!j.contains(key)) continue;
-      if (!j.at(key).is_number_integer()) return errc::bad_option;  // a float would convert with UB
-      const auto ms = j.at(key).get<std::int64_t>();
-      if (ms < 0) return errc::bad_option;
-      *field = std::chrono::milliseconds(ms);
-    }
-  } catch (const nlohmann::json::exception&) {
-    return errc::bad_option;
-  }
-  if (option.magic_number != magic_number) return errc::bad_magic;
-  return option;
-}
-
-Result<Acceptor> listen(const asio::any_io_executor& executor, std::string_view network, std::string_view address) {
-  auto endpoint = resolve(network, address);
-  if (!endpoint) return endpoint.error();
-  Acceptor acceptor(executor);
-  std::error_code ec;
-  acceptor.open(endpoint->protocol(), ec);
-  if (!ec) acceptor.set_option(Acceptor::reuse_address(true), ec);
-  if (!ec) acceptor.bind(*endpoint, ec);
-  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) return ec;
-  return acceptor;
-}
 
 namespace {
 
@@ -100,9 +40,9 @@ void close_listener(const std::shared_ptr<Listener>& listener) {
 
 }  // namespace
 
-struct Server::State : std::enable_shared_from_this<State> {
-  State(asio::any_io_executor ex, asio::any_io_executor handler_ex, ServerConfig cfg)
-      : executor(std::move(ex)), handlers(std::move(handler_ex)), config(cfg) {}
+struct Server::State {
+  State(const asio::any_io_executor& ex, const asio::any_io_executor& handler_ex, ServerConfig cfg)
+      : executor(ex), handlers(handler_ex), config(cfg) {}
 
   asio::any_io_executor executor;
   asio::any_io_executor handlers;  // where plain methods run: the handler pool, or `executor`
@@ -154,7 +94,7 @@ ServiceMethod find_service(const State& state, std::string_view service_method) 
 // Go's invalidRequest: the body that goes with an error response.
 const Body invalid_request = nullptr;
 
-void send_response(Codec& codec, const Header& h, Body body, Conn::Flush flush) {
+void send_response(Codec& codec, const Header& h, Body body, Flush flush = Flush::batched) {
   // The connection's outbox keeps whole messages apart; no `sending` mutex is needed here.
   if (auto ec = codec.write(h, std::move(body), flush)) {
     // A reply the codec cannot encode (a string that is not UTF-8, for JSON) is still answered.
@@ -190,14 +130,14 @@ asio::awaitable<std::error_code> read_request(const State& state, Codec& codec, 
   co_return std::error_code{};
 }
 
-// The only reply outstanding on its connection leaves at once; one of several is batched with
-// the others, which are due any moment.
-Conn::Flush reply_flush(WaitGroup& in_flight) {
-  return in_flight.count() == 1 ? Conn::Flush::now : Conn::Flush::batched;
+// The replies a connection owes. The last one leaves at once: nothing else is coming to share its
+// write. One of several is batched with the others, which are due any moment.
+Flush reply_flush(std::atomic<long>& owed) {
+  return owed.fetch_sub(1, std::memory_order_acq_rel) == 1 ? Flush::now : Flush::batched;
 }
 
 // The method's reply, or its error, goes back to the client: every request is answered.
-void send_result(Codec& codec, Request& req, const Error& err, Conn::Flush flush) {
+void send_result(Codec& codec, Request& req, const Error& err, Flush flush) {
   if (err) {
     req.h.error = err.message();
     send_response(codec, req.h, invalid_request, flush);
@@ -216,17 +156,17 @@ void send_result(Codec& codec, Request& req, const Error& err, Conn::Flush flush
 
 // GeeRPC's called/sent phases become one flag: the method's result and the handle timeout race
 // to answer, the first to set `answered` sends, and the other is dropped.
-asio::awaitable<void> handle_request(Codec& codec, std::shared_ptr<Request> req, WaitGroup& in_flight) {
+asio::awaitable<void> handle_request(Codec& codec, std::shared_ptr<Request> req, std::atomic<long>& owed) {
   auto err = co_await req->svc->call(*req->mtype, req->argv, req->replyv);
   if (req->answered.exchange(true)) co_return;  // too late: the timeout was answered already
-  send_result(codec, *req, err, reply_flush(in_flight));
+  send_result(codec, *req, err, reply_flush(owed));
 }
 
 // A plain method needs no coroutine: it runs to completion on the thread that calls this.
-void handle_plain_request(Codec& codec, Request& req, WaitGroup& in_flight) {
+void handle_plain_request(Codec& codec, Request& req, std::atomic<long>& owed) {
   auto err = req.svc->call_plain(*req.mtype, req.argv, req.replyv);
   if (req.answered.exchange(true)) return;  // too late: the timeout was answered already
-  send_result(codec, req, err, reply_flush(in_flight));
+  send_result(codec, req, err, reply_flush(owed));
 }
 
 // A method that outlived its timeout still ends here, harmlessly: its result was dropped.
@@ -236,11 +176,12 @@ void cancel_timeout(const std::shared_ptr<asio::steady_timer>& timeout) {
 
 asio::awaitable<void> serve_codec(std::shared_ptr<State> state, std::unique_ptr<Codec> codec,
                                   std::chrono::milliseconds handle_timeout) {
-  WaitGroup in_flight;
+  WaitGroup wg;  // the handlers still running: the connection closes once they are done
+  std::atomic<long> owed{0};
   for (;;) {
     // Back-pressure: a connection at its limits is not read until it drains, so its memory
     // stays bounded however fast its client sends.
-    co_await in_flight.wait_below(static_cast<long>(state->config.max_in_flight));
+    co_await wg.wait_below(static_cast<long>(state->config.max_in_flight));
     co_await codec->conn().wait_writable(state->config.max_unsent_bytes);
     auto req = std::make_shared<Request>();
     if (auto ec = co_await read_request(*state, *codec, *req)) {
@@ -249,7 +190,7 @@ asio::awaitable<void> serve_codec(std::shared_ptr<State> state, std::unique_ptr<
       break;
     }
     if (!req->h.error.empty()) {
-      send_response(*codec, req->h, invalid_request, Conn::Flush::batched);
+      send_response(*codec, req->h, invalid_request);
       continue;
     }
     // Go's `go server.handleRequest(...)`: requests of one connection are handled concurrently.
@@ -257,65 +198,55 @@ asio::awaitable<void> serve_codec(std::shared_ptr<State> state, std::unique_ptr<
     // plain method may block, so it never runs on the strand, where it would stall its connection
     // and its handle timeout. It is deferred, not posted, to the handler executor: the thread that
     // read the request runs it as soon as the reader suspends, with no hand-off to another thread.
-    in_flight.add();
+    wg.add();
+    owed.fetch_add(1, std::memory_order_relaxed);
     std::shared_ptr<asio::steady_timer> timeout;
     if (handle_timeout.count() > 0) {
       timeout = std::make_shared<asio::steady_timer>(codec->conn().get_executor(), handle_timeout);
-      // `codec` is touched only by the winner of the race; while the method runs it is alive.
-      timeout->async_wait([&codec, req, handle_timeout](std::error_code ec) {
+      // `codec` and `owed` are touched only by the winner of the race; while the method runs they
+      // are alive.
+      timeout->async_wait([&codec, &owed, req, handle_timeout](std::error_code ec) {
         if (ec || req->answered.exchange(true)) return;
         send_response(*codec,
                       {.service_method = req->h.service_method,
                        .seq = req->h.seq,
                        .error = "rpc server: request handle timeout: expect within " + format_duration(handle_timeout)},
-                      invalid_request, Conn::Flush::batched);
+                      invalid_request, reply_flush(owed));
       });
     }
     if (req->mtype->is_coroutine) {
-      asio::co_spawn(codec->conn().get_executor(), handle_request(*codec, req, in_flight),
-                     [&in_flight, timeout](const std::exception_ptr& error) {
+      asio::co_spawn(codec->conn().get_executor(), handle_request(*codec, req, owed),
+                     [&wg, timeout](const std::exception_ptr& error) {
                        if (error) log("rpc server: a handler ended with an exception");
                        cancel_timeout(timeout);
-                       in_flight.done();
+                       wg.done();
                      });
     } else {
-      asio::defer(state->handlers, [&codec = *codec, req, timeout, &in_flight] {
+      asio::defer(state->handlers, [&codec = *codec, req, timeout, &owed, &wg] {
         try {
-          handle_plain_request(codec, *req, in_flight);
+          handle_plain_request(codec, *req, owed);
         } catch (...) {  // as co_spawn's handler above: logged, and the request still counts as done
           log("rpc server: a handler ended with an exception");
         }
         cancel_timeout(timeout);
-        in_flight.done();
+        wg.done();
       });
     }
   }
-  co_await in_flight.wait_until(std::chrono::steady_clock::time_point::max());
+  co_await wg.wait_until(std::chrono::steady_clock::time_point::max());
   codec->close();
 }
 
 asio::awaitable<void> serve_conn(std::shared_ptr<State> state, std::shared_ptr<Conn> conn) {
-  std::string line;
-  if (auto ec = co_await conn->read_line(line, max_option_line)) {
-    if (ec != asio::error::eof && ec != asio::error::operation_aborted)
-      log("rpc server: options error: " + ec.message());
+  auto handshake = co_await server_handshake(conn);
+  if (!handshake) {
+    const auto error = handshake.error();
+    if (error != asio::error::eof && error != asio::error::operation_aborted)
+      log("rpc server: options error: " + error.message());
     conn->close();
     co_return;
   }
-  auto option = parse_option(line);
-  if (!option) {
-    log("rpc server: options error: " + option.error().message());
-    conn->close();
-    co_return;
-  }
-  auto new_codec = find_new_codec_func(option->codec_type);
-  if (!new_codec) {
-    log("rpc server: invalid codec type " + option->codec_type);
-    conn->close();
-    co_return;
-  }
-  conn->send(option_line(*option));  // the handshake's answer: this server speaks geerpc and that codec
-  co_await serve_codec(state, (*new_codec)(conn), option->handle_timeout);
+  co_await serve_codec(state, std::move(handshake->codec), handshake->option.handle_timeout);
 }
 
 void start_serving(const std::shared_ptr<State>& state, Socket socket) {
@@ -345,6 +276,7 @@ void start_serving(const std::shared_ptr<State>& state, Socket socket) {
 asio::awaitable<void> accept_loop(std::shared_ptr<State> state, std::shared_ptr<Listener> listener) {
   for (;;) {
     // Each connection gets its own strand: its reader, writer and cancellation never race.
+    // (make_conn_strand is asio::make_strand, made cheaper: detail/executor.hpp.)
     auto [ec, socket] = co_await listener->acceptor.async_accept(make_conn_strand(state->executor), use_nothrow);
     if (ec == asio::error::operation_aborted || !listener->acceptor.is_open()) co_return;
     if (ec) {
@@ -409,10 +341,6 @@ ServiceMethod Server::find_service(std::string_view service_method) const {
   return geerpc::find_service(*state_, service_method);
 }
 
-const asio::any_io_executor& Server::get_executor() const {
-  return state_->executor;
-}
-
 Server& default_server() {
   static asio::thread_pool io(2);
   static Server server(io.get_executor());
@@ -433,18 +361,21 @@ void Server::serve_conn(Socket socket) {
   start_serving(state_, std::move(socket));
 }
 
-asio::awaitable<void> Server::async_stop() {
-  // WaitGroup waits belong on a strand.
-  co_await asio::co_spawn(asio::make_strand(state_->executor), stop_on_strand(state_), asio::use_awaitable);
+asio::any_io_executor Server::stop_executor() const {
+  return asio::make_strand(state_->executor);  // WaitGroup waits belong on a strand
+}
+
+asio::awaitable<void> Server::stop_coroutine() {
+  return stop_on_strand(state_);
+}
+
+void Server::stop() {
+  async_stop(asio::use_future).get();
 }
 
 std::size_t Server::connection_count() const {
   std::lock_guard lock(state_->mutex);
   return state_->conns.size();
-}
-
-void Server::stop() {
-  asio::co_spawn(asio::make_strand(state_->executor), stop_on_strand(state_), asio::use_future).get();
 }
 
 }  // namespace geerpc

@@ -85,12 +85,14 @@ TEST(Client, AsyncCallWithUseAwaitableLeavesTheIoThreadFree) {
     auto error = co_await client->async_call("Echo.Echo", "call " + std::to_string(i), &reply, asio::use_awaitable);
     EXPECT_FALSE(error) << error.message();
     EXPECT_EQ(reply, "call " + std::to_string(i));
-    if (++completed == 2) client->close();
+    if (++completed == 2) {
+      EXPECT_FALSE(client->close());
+    }
   };
   asio::co_spawn(
       io,
       [&]() -> asio::awaitable<void> {
-        auto dialed = co_await async_dial("tcp", server.address);
+        auto dialed = co_await async_dial(io.get_executor(), "tcp", server.address, asio::use_awaitable);
         if (!dialed) co_return;
         client = *dialed;
         asio::co_spawn(io, caller(0), asio::detached);

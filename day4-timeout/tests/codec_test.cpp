@@ -7,6 +7,7 @@
 #include <functional>
 #include <thread>
 
+#include "geerpc/detail/executor.hpp"
 #include "test_util.hpp"
 
 namespace geerpc::test {
@@ -26,7 +27,7 @@ struct CodecPair {
     reader_conn->close();
     pool.join();
   }
-  Result<Message> read() { return run(reader_conn->get_executor(), read_message(*reader)); }
+  Result<Received> read() { return run(reader_conn->get_executor(), read_message(*reader)); }
   asio::thread_pool pool{2};
   std::shared_ptr<Conn> writer_conn, reader_conn;
   std::unique_ptr<Codec> writer, reader;
@@ -102,7 +103,7 @@ struct FramePair {
 
 std::string frame(std::string_view payload) {
   std::string out;
-  Conn::append_length(out, payload.size());
+  append_frame_length(out, payload.size());
   out += payload;
   return out;
 }
@@ -159,13 +160,13 @@ TEST(FrameReader, KeepsBytesAfterTheOptionLineForTheFrames) {
 // runs exactly then, and a raw peer socket to see what has been written so far.
 using namespace std::string_view_literals;
 
-struct Outbox {
-  Outbox() {
+struct Wire {
+  Wire() {
     auto [a, b] = socket_pair(io.get_executor());
     raw = std::move(a);
     conn = std::make_shared<Conn>(std::move(b));
   }
-  ~Outbox() {
+  ~Wire() {
     conn->close();
     io.restart();
     io.run();
@@ -181,41 +182,41 @@ struct Outbox {
 };
 
 TEST(Outbox, AMessageFlushedNowIsWrittenOnTheCallingThread) {
-  Outbox out;
-  out.conn->send("hello"sv, Conn::Flush::now);
+  Wire out;
+  out.conn->send(std::string("hello"), Flush::now);
   EXPECT_EQ(out.raw.available(), 5u);  // and the io_context has not run at all
   EXPECT_EQ(out.received(5), "hello");
 }
 
 TEST(Outbox, ABatchedMessageWaitsForTheWriter) {
-  Outbox out;
-  out.conn->send("hello"sv);
+  Wire out;
+  out.conn->send(std::string("hello"));
   EXPECT_EQ(out.raw.available(), 0u);
   out.io.poll();
   EXPECT_EQ(out.received(5), "hello");
 }
 
 TEST(Outbox, AMessageOver64KiBLeavesAtOnceEvenWhenBatched) {
-  Outbox out;
+  Wire out;
   out.conn->send(std::string(100 * 1024, 'x'));
   EXPECT_GT(out.raw.available(), 0u);
 }
 
 TEST(Outbox, AMessageFlushedNowNeverOvertakesOneAlreadyQueued) {
-  Outbox out;
-  out.conn->send("first,"sv);
-  out.conn->send("second"sv, Conn::Flush::now);
+  Wire out;
+  out.conn->send(std::string("first,"));
+  out.conn->send(std::string("second"), Flush::now);
   EXPECT_EQ(out.raw.available(), 0u);
   out.io.poll();
   EXPECT_EQ(out.received(12), "first,second");
 }
 
 TEST(Outbox, WhatTheSocketCannotTakeAtOnceIsWrittenLaterInOrder) {
-  Outbox out;
+  Wire out;
   std::string big(8 << 20, '\0');  // more than a socket buffer holds
   for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>('a' + i % 23);
-  out.conn->send(std::string(big), Conn::Flush::now);
-  out.conn->send("tail"sv);
+  out.conn->send(std::string(big), Flush::now);
+  out.conn->send(std::string("tail"));
   std::thread writer([&] { out.io.run(); });
   const auto got = out.received(big.size() + 4);
   writer.join();
@@ -223,12 +224,15 @@ TEST(Outbox, WhatTheSocketCannotTakeAtOnceIsWrittenLaterInOrder) {
 }
 
 TEST(Outbox, AMessageInThreePartsLeavesWholeBeforeTheNextOne) {
-  Outbox out;
+  Wire out;
   std::string big(8 << 20, '\0');
   for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>('a' + i % 23);
   const std::string want = "head," + big + ",end" + "next";
-  out.conn->send(std::string("head,"), std::string(big), ",end", Conn::Flush::now);
-  out.conn->send("next"sv, Conn::Flush::now);
+  Message message(std::string("head,"));
+  message.blob = big;
+  message.blob_tail = ",end";
+  out.conn->send(std::move(message), Flush::now);
+  out.conn->send(std::string("next"), Flush::now);
   std::thread writer([&] { out.io.run(); });
   const auto got = out.received(want.size());
   writer.join();
@@ -667,7 +671,7 @@ Error body_error(const Type& type, const std::string& body_frame) {
   }
   std::string bytes;
   for (const auto& frame : {header, body_frame}) {
-    Conn::append_length(bytes, frame.size());
+    append_frame_length(bytes, frame.size());
     bytes += frame;
   }
   pair.writer_conn->send(bytes);
@@ -703,9 +707,9 @@ TEST(CodecLimits, AJsonHeaderWhoseSeqIsNotAnUnsignedIntegerIsABadHeader) {
     CodecPair pair(json_type);
     const std::string header = std::string(R"({"error":"","seq":)") + seq + R"(,"service_method":"A.B"})";
     std::string bytes;
-    Conn::append_length(bytes, header.size());
+    append_frame_length(bytes, header.size());
     bytes += header;
-    Conn::append_length(bytes, 4);
+    append_frame_length(bytes, 4);
     bytes += "null";
     pair.writer_conn->send(bytes);
     auto m = pair.read();

@@ -11,17 +11,14 @@
 #include <string>
 
 #include "geerpc/client.hpp"
-#include "geerpc/server.hpp"
+#include "geerpc/protocol.hpp"
 
 namespace {
 
 asio::awaitable<void> ignore_requests(std::shared_ptr<geerpc::Conn> conn) {
-  std::string line;
-  if (co_await conn->read_line(line, geerpc::max_option_line)) co_return;
-  auto option = geerpc::parse_option(line);
-  if (!option) co_return;
-  conn->send(geerpc::option_line(*option));  // the handshake's answer
-  auto codec = (*geerpc::find_new_codec_func(option->codec_type))(conn);
+  auto handshake = co_await geerpc::server_handshake(conn);
+  if (!handshake) co_return;
+  auto& codec = handshake->codec;
   for (;;) {
     geerpc::Header h;
     if (co_await codec->read_header(h) || co_await codec->read_body(nullptr)) co_return;
@@ -59,7 +56,7 @@ int main(int argc, char** argv) {
       std::vector<geerpc::Body> replies(1000);
       std::vector<std::shared_ptr<geerpc::Call>> calls;
       for (auto& reply : replies)
-        calls.push_back((*client)->go("Foo.Sum", geerpc::Body{{"num1", 1}, {"num2", 2}}, &reply));
+        calls.push_back(client->go("Foo.Sum", geerpc::Body{{"num1", 1}, {"num2", 2}}, &reply));
       for (auto& call : calls) call->wait();
       if (first) {
         std::printf("CALLING\n");

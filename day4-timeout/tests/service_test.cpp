@@ -75,7 +75,7 @@ TEST(ServerRegistry, FindServiceTellsIllFormedUnknownServiceAndUnknownMethodApar
   asio::thread_pool pool(1);
   Server server(pool.get_executor());
   Foo foo;
-  server.register_service(foo);
+  ASSERT_FALSE(server.register_service(foo));
   EXPECT_EQ(server.find_service("NoDot").error, errc::ill_formed_method);
   EXPECT_EQ(server.find_service("Bar.Sum").error, errc::unknown_service);
   EXPECT_EQ(server.find_service("Foo.Product").error, errc::unknown_method);
@@ -131,7 +131,7 @@ GEERPC_SERVICE(Calc, Divide, Throw, Unsendable, Slow, Block)
 struct EndToEnd : ::testing::TestWithParam<Type> {
   EndToEnd() {
     calc.gate.add();
-    ts.server.register_service(calc);
+    EXPECT_FALSE(ts.server.register_service(calc));
   }
   ~EndToEnd() override {
     calc.gate.done();
@@ -227,7 +227,7 @@ TEST(ServerConfig, WithHandlerThreadsPlainMethodsRunOnThatPoolAndStillAnswer) {
 TEST(ServerLimits, AtTheInFlightCapTheServerStopsReadingThatConnectionOnly) {
   Calc calc;
   TestServer ts({.max_in_flight = 2, .handler_threads = 4});  // the Blocks hold pool threads, not I/O threads
-  ts.server.register_service(calc);
+  ASSERT_FALSE(ts.server.register_service(calc));
   auto busy = *dial(ts.pool.get_executor(), "tcp", to_string(ts.endpoint));
   int replies[2] = {};
   auto first = busy->go("Calc.Block", Args{1, 1}, &replies[0]);

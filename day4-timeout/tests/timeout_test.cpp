@@ -126,7 +126,7 @@ GEERPC_SERVICE(Sleepy, Sleep, Hang, Block)
 struct TimeoutTest : ::testing::Test {
   TimeoutTest() {
     sleepy.gate.add();
-    ts.server.register_service(sleepy);
+    EXPECT_FALSE(ts.server.register_service(sleepy));
   }
   ~TimeoutTest() override { sleepy.gate.done(); }
   std::shared_ptr<Client> dial_client(Option option = {}) {

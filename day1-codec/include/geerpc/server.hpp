@@ -1,39 +1,19 @@
-// The server: the Option handshake, then a loop that reads requests, handles them concurrently
-// and writes the responses back.
+// The server: the handshake, then a loop that reads requests, handles them concurrently and
+// writes the responses back.
 #pragma once
 
 #include <asio/any_io_executor.hpp>
 #include <asio/awaitable.hpp>
-#include <asio/basic_socket_acceptor.hpp>
 #include <chrono>
 #include <cstddef>
 #include <memory>
-#include <nlohmann/json.hpp>
-#include <string>
-#include <string_view>
-#include <system_error>
 
-#include "geerpc/codec.hpp"
 #include "geerpc/conn.hpp"
+#include "geerpc/detail/async.hpp"
+#include "geerpc/net.hpp"
+#include "geerpc/protocol.hpp"
 
 namespace geerpc {
-
-inline constexpr int magic_number = 0x3bef5c;
-
-// Sent once, first, as one line of JSON ending in '\n'; everything after it is frames.
-struct Option {
-  int magic_number = geerpc::magic_number;  // marks a geerpc peer
-  Type codec_type = msgpack_type;  // how the rest of the connection is encoded
-};
-
-void to_json(nlohmann::json& j, const Option& option);
-
-// The Option as its wire line, '\n' included.
-std::string option_line(const Option& option);
-// Parses one line (without the '\n') and checks the magic number: errc::bad_option or bad_magic.
-Result<Option> parse_option(std::string_view line);
-
-inline constexpr std::size_t max_option_line = 1024;
 
 // Limits that keep one bad client from hurting the others; notes/hardening.md gives the reasons.
 struct ServerConfig {
@@ -48,11 +28,6 @@ struct ServerConfig {
   // How long stop() lets in-flight requests finish before it closes their connections anyway.
   std::chrono::milliseconds stop_timeout{5000};
 };
-
-using Acceptor = asio::basic_socket_acceptor<asio::generic::stream_protocol>;
-
-// Go's net.Listen: a listener on (network, address); "127.0.0.1:0" picks a free port.
-Result<Acceptor> listen(const asio::any_io_executor& executor, std::string_view network, std::string_view address);
 
 class Server {
  public:
@@ -70,8 +45,12 @@ class Server {
   void serve_conn(Socket socket);
 
   // Stops accepting, lets in-flight requests finish (at most config.stop_timeout), then closes
-  // every connection. stop() blocks: call it from a thread that is not running the executor.
-  asio::awaitable<void> async_stop();
+  // every connection. Completes with no arguments: use_awaitable, use_future or a callback.
+  template <class Token>
+  auto async_stop(Token&& token) {
+    return detail::async_run(stop_executor(), stop_coroutine(), std::forward<Token>(token));
+  }
+  // The same, blocking: call it from a thread that is not running the executor.
   void stop();
 
   // Connections being served now; for monitoring and tests.
@@ -80,6 +59,9 @@ class Server {
   struct State;
 
  private:
+  asio::any_io_executor stop_executor() const;
+  asio::awaitable<void> stop_coroutine();
+
   std::shared_ptr<State> state_;
 };
 

@@ -1,4 +1,5 @@
-// The codec: how a header and a body become bytes on a connection, and back.
+// The codec: how a header and a body become bytes on a connection, and back (GeeRPC's codec
+// package).
 #pragma once
 
 #include <asio/awaitable.hpp>
@@ -43,23 +44,22 @@ void take_body(Body&& body, T& value) {
   body.get_to(value);
 }
 
-// Bodies nested deeper than this are refused (errc::bad_body): nlohmann copies and serialises
-// values recursively, so a peer's 100,000 nested arrays would otherwise overflow the stack.
+// Bodies nested deeper than this are refused (errc::bad_body): see notes/hardening.md.
 inline constexpr int max_nesting = 64;
 
 // Go's Codec interface. Reads happen on one coroutine at a time; write may be called from any
-// thread and queues one message (header frame + body frame) on the connection.
+// thread.
 class Codec {
  public:
   virtual ~Codec() = default;
   virtual asio::awaitable<std::error_code> read_header(Header& header) = 0;
   // A null body reads the frame and drops it, so the stream stays in step.
   virtual asio::awaitable<std::error_code> read_body(Body* body) = 0;
-  // errc::bad_header or bad_body when the codec cannot encode the message (the JSON codec refuses
-  // strings that are not UTF-8); nothing is queued then. `flush` is Conn::send's. The body is
-  // taken by value: moved in, a large string body is sent without a copy (for JSON, one
-  // of plain ASCII).
-  virtual std::error_code write(const Header& header, Body body, Conn::Flush flush = Conn::Flush::batched) = 0;
+  // Queues one message, header frame then body frame, on the connection. errc::bad_header or
+  // bad_body when it cannot be encoded (JSON refuses strings that are not UTF-8): nothing is
+  // queued then. `flush` passes Conn::send's hint on; only the server sets it, for the one reply
+  // a connection is waiting for, so everyone else can leave it out.
+  [[nodiscard]] virtual std::error_code write(const Header& header, Body body, Flush flush = Flush::batched) = 0;
   virtual void close() = 0;
   virtual Conn& conn() = 0;
 };
@@ -75,6 +75,6 @@ using NewCodecFunc = std::unique_ptr<Codec> (*)(std::shared_ptr<Conn> conn);
 const std::map<Type, NewCodecFunc, std::less<>>& new_codec_func_map();
 
 // The constructor for `type`, or errc::unknown_codec.
-Result<NewCodecFunc> find_new_codec_func(std::string_view type);
+[[nodiscard]] Result<NewCodecFunc> find_new_codec_func(std::string_view type);
 
 }  // namespace geerpc

@@ -15,14 +15,13 @@ class WaitGroup {
   void add(int n = 1);
   void done();
 
-  // The count as it was a moment ago: for hints such as "is this the only one", not for waiting.
-  long count();
-
-  // True once the count is zero; false when the deadline came first. Call it from a coroutine
-  // running on a strand: the wake-up is posted there, so it cannot slip in before the wait starts.
+  // Go's Wait, with a deadline: true once the count is zero, false when the deadline came first.
+  // Call it from a coroutine running on a strand: the wake-up is posted there, so it cannot slip
+  // in before the wait starts.
   asio::awaitable<bool> wait_until(std::chrono::steady_clock::time_point deadline);
 
-  // Waits until the count is below `limit` (a cap on work in flight). Same rule: on a strand.
+  // The same wait for a count below `limit` instead of zero: how the server caps the requests of
+  // one connection that are in flight. Same rule: on a strand.
   asio::awaitable<void> wait_below(long limit);
 
  private:

@@ -18,8 +18,11 @@
 #include <vector>
 
 #include "geerpc/codec.hpp"
+#include "geerpc/detail/async.hpp"
+#include "geerpc/detail/executor.hpp"
 #include "geerpc/error.hpp"
-#include "geerpc/server.hpp"
+#include "geerpc/net.hpp"
+#include "geerpc/protocol.hpp"
 
 namespace geerpc {
 
@@ -65,9 +68,9 @@ class Call : public std::enable_shared_from_this<Call> {
 
 class Client : public std::enable_shared_from_this<Client> {
  public:
-  // Go's NewClient: sends the Option, builds the codec and starts the receive loop. The socket's
-  // executor must be a strand.
-  static Result<std::shared_ptr<Client>> new_client(Socket socket, const Option& option);
+  // Go's NewClient: the handshake over `conn`, then the receive loop. Runs on the connection's
+  // strand.
+  static asio::awaitable<Result<std::shared_ptr<Client>>> new_client(std::shared_ptr<Conn> conn, Option option);
 
   ~Client();  // closes: calls still pending fail with errc::shutdown
 
@@ -128,15 +131,30 @@ class Client : public std::enable_shared_from_this<Client> {
   bool shutdown_ = false;  // the connection failed
 };
 
-// Go's Dial: connects, negotiates the codec through the Option, returns a ready client.
-asio::awaitable<Result<std::shared_ptr<Client>>> async_dial(std::string network, std::string address, Option option);
-// No default argument above: GCC 12 destroys a coroutine's defaulted class-type argument twice.
-inline asio::awaitable<Result<std::shared_ptr<Client>>> async_dial(std::string network, std::string address) {
-  return async_dial(std::move(network), std::move(address), Option());
+namespace detail {
+// async_dial's work, on the new connection's strand.
+asio::awaitable<Result<std::shared_ptr<Client>>> dial_on_strand(std::string network, std::string address,
+                                                                Option option);
+}  // namespace detail
+
+// Go's Dial: connects, runs the handshake, and completes `token` with a ready client or the error:
+// void(Result<std::shared_ptr<Client>>). use_awaitable, use_future or a callback.
+template <class Token>
+auto async_dial(const asio::any_io_executor& executor, std::string_view network, std::string_view address,
+                Option option, Token&& token) {
+  return detail::async_run(make_conn_strand(executor),
+                           detail::dial_on_strand(std::string(network), std::string(address), std::move(option)),
+                           std::forward<Token>(token));
 }
 
-// Blocking form of async_dial, run on `executor`. Not from a thread that runs that executor.
-Result<std::shared_ptr<Client>> dial(const asio::any_io_executor& executor, std::string_view network,
-                                     std::string_view address, Option option = {});
+template <class Token>
+auto async_dial(const asio::any_io_executor& executor, std::string_view network, std::string_view address,
+                Token&& token) {
+  return async_dial(executor, network, address, Option(), std::forward<Token>(token));
+}
+
+// The same, blocking. Not from a thread that runs `executor`.
+[[nodiscard]] Result<std::shared_ptr<Client>> dial(const asio::any_io_executor& executor, std::string_view network,
+                                                   std::string_view address, Option option = {});
 
 }  // namespace geerpc

@@ -1,41 +1,22 @@
-// The server: the Option handshake, then a loop that reads requests, handles them concurrently
-// and writes the responses back.
+// The server: the handshake, then a loop that reads requests, handles them concurrently and
+// writes the responses back.
 #pragma once
 
 #include <asio/any_io_executor.hpp>
 #include <asio/awaitable.hpp>
-#include <asio/basic_socket_acceptor.hpp>
 #include <asio/thread_pool.hpp>
 #include <chrono>
 #include <cstddef>
 #include <memory>
-#include <nlohmann/json.hpp>
-#include <string>
 #include <string_view>
-#include <system_error>
 
-#include "geerpc/codec.hpp"
 #include "geerpc/conn.hpp"
+#include "geerpc/detail/async.hpp"
+#include "geerpc/net.hpp"
+#include "geerpc/protocol.hpp"
 #include "geerpc/service.hpp"
 
 namespace geerpc {
-
-inline constexpr int magic_number = 0x3bef5c;
-
-// Sent once, first, as one line of JSON ending in '\n'; everything after it is frames.
-struct Option {
-  int magic_number = geerpc::magic_number;  // marks a geerpc peer
-  Type codec_type = msgpack_type;  // how the rest of the connection is encoded
-};
-
-void to_json(nlohmann::json& j, const Option& option);
-
-// The Option as its wire line, '\n' included.
-std::string option_line(const Option& option);
-// Parses one line (without the '\n') and checks the magic number: errc::bad_option or bad_magic.
-Result<Option> parse_option(std::string_view line);
-
-inline constexpr std::size_t max_option_line = 1024;
 
 // Limits that keep one bad client from hurting the others; notes/hardening.md gives the reasons.
 struct ServerConfig {
@@ -65,11 +46,6 @@ struct ServiceMethod {
   Error error;
 };
 
-using Acceptor = asio::basic_socket_acceptor<asio::generic::stream_protocol>;
-
-// Go's net.Listen: a listener on (network, address); "127.0.0.1:0" picks a free port.
-Result<Acceptor> listen(const asio::any_io_executor& executor, std::string_view network, std::string_view address);
-
 class Server {
  public:
   // Connections, handlers and stop() run on `executor` (typically a thread pool).
@@ -81,7 +57,7 @@ class Server {
 
   // Go's Register: publishes the service's methods as "Name.Method". A name taken already is
   // errc::duplicate_service.
-  Error register_service(std::shared_ptr<Service> service);
+  [[nodiscard]] Error register_service(std::shared_ptr<Service> service);
   template <class T>
   Error register_service(T& rcvr) {
     return register_service(new_service(rcvr));
@@ -95,8 +71,6 @@ class Server {
   // unknown_method otherwise.
   ServiceMethod find_service(std::string_view service_method) const;
 
-  const asio::any_io_executor& get_executor() const;
-
   // Go's Accept: serves every connection the listener accepts, until stop(). Returns at once.
   void accept(Acceptor listener);
 
@@ -104,8 +78,12 @@ class Server {
   void serve_conn(Socket socket);
 
   // Stops accepting, lets in-flight requests finish (at most config.stop_timeout), then closes
-  // every connection. stop() blocks: call it from a thread that is not running the executor.
-  asio::awaitable<void> async_stop();
+  // every connection. Completes with no arguments: use_awaitable, use_future or a callback.
+  template <class Token>
+  auto async_stop(Token&& token) {
+    return detail::async_run(stop_executor(), stop_coroutine(), std::forward<Token>(token));
+  }
+  // The same, blocking: call it from a thread that is not running the executor.
   void stop();
 
   // Connections being served now; for monitoring and tests.
@@ -114,6 +92,9 @@ class Server {
   struct State;
 
  private:
+  asio::any_io_executor stop_executor() const;
+  asio::awaitable<void> stop_coroutine();
+
   std::unique_ptr<asio::thread_pool> handlers_;  // joined last, after the state lets go of it
   std::shared_ptr<State> state_;
 };

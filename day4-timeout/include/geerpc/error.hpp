@@ -51,7 +51,7 @@ inline std::error_code make_error_code(errc e) noexcept {
 
 // An error code with the words of this occurrence: the server's message, the cause of a shutdown,
 // the limit that was exceeded. What a call returns, as Go's `error` does.
-class Error {
+class [[nodiscard]] Error {
  public:
   Error() = default;
   Error(std::error_code code, std::string detail = {}) : code_(code), detail_(std::move(detail)) {}
@@ -75,7 +75,7 @@ class Error {
 
 // A value or the error that prevented it (std::expected arrives only in C++23).
 template <class T>
-class Result {
+class [[nodiscard]] Result {
  public:
   Result() requires std::default_initializable<T>
   = default;
@@ -88,7 +88,14 @@ class Result {
   explicit operator bool() const noexcept { return has_value(); }
   T& value() { return std::get<0>(state_); }
   T& operator*() { return value(); }
-  T* operator->() { return &value(); }
+  // A Result holding a pointer (a dialled client) reaches through it, so it reads as in Go:
+  // `auto client = dial(...); if (!client) ...; client->call(...)`.
+  auto operator->() {
+    if constexpr (requires(T & p) { p.operator->(); })
+      return value().operator->();
+    else
+      return &value();
+  }
   Error error() const { return has_value() ? Error() : std::get<1>(state_); }
 
  private:
