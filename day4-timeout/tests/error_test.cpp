@@ -21,7 +21,7 @@ TEST(Result, ArrowReachesThroughAPointerItHolds) {
   Result<std::shared_ptr<Client>> client = std::make_shared<Client>();
   ASSERT_TRUE(client);
   client->calls = 3;  // as `client->call(...)` reads in Go
-  EXPECT_EQ(client->calls, 3);
+  EXPECT_EQ((*client)->calls, 3);
 }
 
 TEST(Result, HoldsTheErrorThatPreventedTheValue) {
