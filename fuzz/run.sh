@@ -51,7 +51,7 @@ ensure_packages() {
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 if command -v dpkg-query >/dev/null; then
-  ensure_packages clang libclang-rt-14-dev cmake ninja-build libasio-dev nlohmann-json3-dev
+  ensure_packages clang libclang-rt-14-dev cmake ninja-build libasio-dev nlohmann-json3-dev libhttp-parser-dev
 fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/geerpc-fuzz.XXXXXX")

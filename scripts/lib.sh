@@ -24,7 +24,8 @@ ensure_packages() {
 }
 
 ensure_build_deps() {
-  ensure_packages cmake g++ make ninja-build libasio-dev nlohmann-json3-dev libgtest-dev
+  # libhttp-parser-dev: HTTP from day 5 on; chromium: day 5's debug page test in a real browser.
+  ensure_packages cmake g++ make ninja-build libasio-dev nlohmann-json3-dev libgtest-dev libhttp-parser-dev chromium
 }
 
 # configure_and_build BUILD_DIR [cmake args...]: configures once, then builds every target.

@@ -1,75 +1,14 @@
 // Faults and load: peers that die mid-call, many connections at once, many short connections.
 #include <dirent.h>
-#include <poll.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <fstream>
 #include <thread>
 
+#include "child.hpp"
 #include "test_util.hpp"
-
-extern char** environ;
 
 namespace geerpc::test {
 namespace {
-
-// A child process running fault_peer, whose stdout the test reads line by line.
-class Child {
- public:
-  explicit Child(std::vector<std::string> args) {
-    int fds[2];
-    if (pipe(fds) != 0) throw std::runtime_error("pipe");
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
-    posix_spawn_file_actions_addclose(&actions, fds[0]);
-    args.insert(args.begin(), FAULT_PEER);
-    std::vector<char*> argv;
-    for (auto& arg : args) argv.push_back(arg.data());
-    argv.push_back(nullptr);
-    if (posix_spawn(&pid_, FAULT_PEER, &actions, nullptr, argv.data(), environ) != 0) throw std::runtime_error("spawn");
-    posix_spawn_file_actions_destroy(&actions);
-    close(fds[1]);
-    out_ = fds[0];
-  }
-  ~Child() {
-    kill_now();
-    close(out_);
-  }
-  // The next line the child printed, or "" when none came within the limit.
-  std::string read_line(std::chrono::milliseconds limit = wait_limit) {
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    for (;;) {
-      if (auto newline = buffer_.find('\n'); newline != std::string::npos) {
-        std::string line = buffer_.substr(0, newline);
-        buffer_.erase(0, newline + 1);
-        return line;
-      }
-      const auto left =
-          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-      pollfd p{out_, POLLIN, 0};
-      if (left.count() <= 0 || poll(&p, 1, static_cast<int>(left.count())) <= 0) return "";
-      char chunk[4096];
-      const auto n = read(out_, chunk, sizeof chunk);
-      if (n <= 0) return "";
-      buffer_.append(chunk, static_cast<std::size_t>(n));
-    }
-  }
-  void kill_now() {
-    if (pid_ <= 0) return;
-    kill(pid_, SIGKILL);
-    waitpid(pid_, nullptr, 0);
-    pid_ = -1;
-  }
-
- private:
-  pid_t pid_ = -1;
-  int out_ = -1;
-  std::string buffer_;
-};
 
 std::size_t open_descriptors() {
   std::size_t n = 0;
@@ -99,7 +38,7 @@ bool eventually(const std::function<bool()>& condition, std::chrono::millisecond
 }
 
 TEST(Fault, AServerKilledMidCallFailsEveryPendingCallWithinASecond) {
-  Child server({"silent-server"});
+  Child server(FAULT_PEER, {"silent-server"});
   const auto listening = server.read_line();
   ASSERT_TRUE(listening.starts_with("LISTENING ")) << listening;
   asio::thread_pool pool(2);
@@ -121,7 +60,7 @@ TEST(Fault, AServerKilledMidCallFailsEveryPendingCallWithinASecond) {
 
 TEST(Fault, AClientKilledMidCallIsFreedAndTheServerKeepsServing) {
   TestServer ts;
-  Child client({"client", to_string(ts.endpoint)});
+  Child client(FAULT_PEER, {"client", to_string(ts.endpoint)});
   ASSERT_EQ(client.read_line(), "CALLING");
   client.kill_now();
   EXPECT_TRUE(eventually([&] { return ts.server.connection_count() == 0; }))
