@@ -53,9 +53,9 @@ function(geerpc_use_http_parser target)
 endfunction()
 
 # geerpc_day(<day>) defines <day>_geerpc (the library), <day>_demo and <day>_tests for the calling folder:
-# sources are src/*.cpp, main.cpp and tests/*_test.cpp; tests carry the CTest label <day>.
+# sources are src/**.cpp (features of days 6-7 in subfolders), main.cpp and tests/*_test.cpp; tests carry the CTest label <day>.
 function(geerpc_day day)
-  file(GLOB lib_sources CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/src/*.cpp)
+  file(GLOB_RECURSE lib_sources CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/src/*.cpp)
   add_library(${day}_geerpc STATIC ${lib_sources})
   target_include_directories(${day}_geerpc PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/include)
   target_link_libraries(${day}_geerpc PUBLIC geerpc_deps PRIVATE geerpc_warnings)

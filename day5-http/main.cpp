@@ -75,11 +75,12 @@ int serve(asio::thread_pool& pool, geerpc::Server& server, const std::string& ad
     std::cerr << "listen " << address << ": " << listener.error() << '\n';
     return 1;
   }
+  // Signals first: whoever reads the address below may send SIGTERM at once.
+  asio::signal_set signals(pool, SIGINT, SIGTERM);
   const auto bound = geerpc::to_string(listener->local_endpoint());
   std::cout << "rpc server on tcp@" << bound << " and http@" << bound << '\n'
             << "debug page: http://" << bound << geerpc::default_debug_path << std::endl;
   server.accept(std::move(*listener));
-  asio::signal_set signals(pool, SIGINT, SIGTERM);
   std::promise<int> stopped;
   signals.async_wait([&stopped](std::error_code, int signal) { stopped.set_value(signal); });
   const int signal = stopped.get_future().get();

@@ -77,8 +77,10 @@ HttpParser::HttpParser(Kind kind) : state_(std::make_unique<State>()) {
   s.on_headers_complete = [](http_parser* p) {
     auto& state = State::of(p);
     state.store_header();
-    state.message.method = http_method_str(static_cast<http_method>(p->method));
-    state.message.status = static_cast<int>(p->status_code);
+    if (p->type == HTTP_REQUEST)
+      state.message.method = http_method_str(static_cast<http_method>(p->method));
+    else
+      state.message.status = static_cast<int>(p->status_code);
     state.head_complete = true;
     return state.no_body ? 1 : 0;  // 1: the parser expects no body
   };
@@ -97,10 +99,18 @@ HttpParser::~HttpParser() = default;
 
 bool HttpParser::feed(std::string_view bytes, std::size_t* consumed) {
   auto& s = *state_;
+  if (consumed) *consumed = 0;
   if (!s.error.empty()) return false;
-  std::size_t n = 0;
-  if (!s.message_complete) n = http_parser_execute(&s.parser, &s.settings, bytes.data(), bytes.size());
+  // Nothing to parse, or nothing more to this message (what follows is not consumed). An empty
+  // call to the parser itself would mean the end of the stream: that is finish().
+  if (bytes.empty() || s.message_complete) return true;
+  const std::size_t n = http_parser_execute(&s.parser, &s.settings, bytes.data(), bytes.size());
   if (consumed) *consumed = n;
+  return check();
+}
+
+bool HttpParser::check() {
+  auto& s = *state_;
   const auto status = HTTP_PARSER_ERRNO(&s.parser);
   if (status == HPE_OK || (status == HPE_PAUSED && s.message_complete)) return true;
   s.error = http_errno_description(status);
@@ -108,8 +118,11 @@ bool HttpParser::feed(std::string_view bytes, std::size_t* consumed) {
 }
 
 bool HttpParser::finish() {
-  if (state_->message_complete) return true;
-  return feed({}) && state_->message_complete;  // an empty feed tells the parser the stream ended
+  auto& s = *state_;
+  if (s.message_complete) return true;
+  if (!s.error.empty()) return false;
+  http_parser_execute(&s.parser, &s.settings, nullptr, 0);  // no bytes: the stream ended
+  return check() && s.message_complete;
 }
 
 void HttpParser::expect_no_body() {
@@ -151,22 +164,36 @@ asio::awaitable<Error> read_head(Conn& conn, HttpParser& parser, std::size_t max
 
 const char* const text_plain = "text/plain; charset=utf-8";
 
+// Whether `parameter` ("format=json") is one of the query's '&'-separated parameters.
+bool has_parameter(std::string_view query, std::string_view parameter) {
+  while (!query.empty()) {
+    const auto amp = query.find('&');
+    if (query.substr(0, amp) == parameter) return true;
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+  }
+  return false;
+}
+
 }  // namespace
 
 asio::awaitable<Result<HttpMessage>> read_request_head(std::shared_ptr<Conn> conn, HttpLimits limits) {
   HttpParser parser(HttpParser::Kind::request);
   parser.expect_no_body();
-  // A client that sends half a head and goes silent must not hold its connection.
-  auto expired = std::make_shared<bool>(false);
+  // A client that sends half a head and goes silent must not hold its connection. The timer and
+  // this coroutine share the strand; whichever comes first settles it, so an expiry queued just as
+  // the head arrived cannot close a connection that has gone on to RPC.
+  enum class Head { pending, read, expired };
+  auto head = std::make_shared<Head>(Head::pending);
   asio::steady_timer deadline(conn->get_executor(), limits.head_timeout);
-  deadline.async_wait([conn, expired](std::error_code ec) {
-    if (ec) return;
-    *expired = true;
+  deadline.async_wait([conn, head](std::error_code ec) {
+    if (ec || *head != Head::pending) return;
+    *head = Head::expired;
     conn->close();
   });
   auto error = co_await read_head(*conn, parser, limits.max_head);
+  if (*head == Head::expired) co_return errc::http_timeout;
+  *head = Head::read;
   deadline.cancel();
-  if (*expired) co_return errc::http_timeout;
   if (error) co_return error;
   co_return std::move(parser.message());
 }
@@ -187,7 +214,8 @@ asio::awaitable<bool> serve_http(std::shared_ptr<Conn> conn, HttpLimits limits,
     if (error == errc::bad_http) conn->send(http_response(400, "Bad Request", text_plain, "400 bad request\n"));
     if (error == errc::http_too_large)
       conn->send(http_response(431, "Request Header Fields Too Large", text_plain, "431 request head too large\n"));
-    if (error != asio::error::eof) log("rpc server: HTTP request refused: " + error.message());
+    if (error != asio::error::eof && error != asio::error::operation_aborted)
+      log("rpc server: HTTP request refused: " + error.message());
     co_return false;
   }
   const auto path = request->path();
@@ -203,7 +231,7 @@ asio::awaitable<bool> serve_http(std::shared_ptr<Conn> conn, HttpLimits limits,
   if (path == default_debug_path) {
     if (request->method != "GET") {
       conn->send(http_response(405, "Method Not Allowed", text_plain, "405 method not allowed\n"));
-    } else if (request->query() == "format=json") {
+    } else if (has_parameter(request->query(), "format=json")) {
       conn->send(http_response(200, "OK", "application/json", debug_json(services())));
     } else {
       conn->send(http_response(200, "OK", "text/html; charset=utf-8", debug_html(services())));

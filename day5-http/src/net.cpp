@@ -20,7 +20,11 @@ bool is_stale_socket(const std::string& path) {
   asio::io_context io;
   asio::local::stream_protocol::socket probe(io);
   std::error_code ec;
-  probe.connect(asio::local::stream_protocol::endpoint(path), ec);
+  probe.open(asio::local::stream_protocol(), ec);
+  // Non-blocking: a live server with a full backlog would hold a blocking connect; it answers
+  // "try again" instead, which, like any answer but a refusal, means the file is in use.
+  if (!ec) probe.non_blocking(true, ec);
+  if (!ec) probe.connect(asio::local::stream_protocol::endpoint(path), ec);
   return ec == asio::error::connection_refused;
 }
 

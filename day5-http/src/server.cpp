@@ -1,5 +1,8 @@
 #include "geerpc/server.hpp"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <asio/co_spawn.hpp>
 #include <asio/defer.hpp>
 #include <asio/detached.hpp>
@@ -9,7 +12,6 @@
 #include <asio/strand.hpp>
 #include <asio/use_future.hpp>
 #include <atomic>
-#include <cstdio>
 #include <mutex>
 #include <set>
 #include <shared_mutex>
@@ -30,17 +32,22 @@ struct Listener {
   explicit Listener(Acceptor a) : acceptor(std::move(a)), strand(asio::make_strand(acceptor.get_executor())) {
     std::error_code ignored;  // a closed acceptor has no endpoint, and then no file either
     path = unix_path(acceptor.local_endpoint(ignored));
+    if (!path.empty() && ::lstat(path.c_str(), &file) != 0) path.clear();
   }
   Acceptor acceptor;
   asio::strand<asio::any_io_executor> strand;
   std::string path;  // a Unix socket's file, removed when the listener closes
+  struct stat file {};  // which file: another may have taken the path since
 };
 
 // On the listener's strand.
 void close_now(Listener& listener) {
   std::error_code ignored;
   listener.acceptor.close(ignored);
-  if (!listener.path.empty()) std::remove(listener.path.c_str());
+  struct stat now {};
+  if (!listener.path.empty() && ::lstat(listener.path.c_str(), &now) == 0 && now.st_dev == listener.file.st_dev &&
+      now.st_ino == listener.file.st_ino)
+    ::unlink(listener.path.c_str());
 }
 
 void close_listener(const std::shared_ptr<Listener>& listener) {
@@ -343,8 +350,10 @@ asio::awaitable<void> stop_on_strand(std::shared_ptr<State> state) {
     listeners.swap(state->listeners);
     conns.assign(state->conns.begin(), state->conns.end());
   }
-  for (auto& listener : listeners)
-    co_await asio::co_spawn(listener->strand, close_on_strand(listener), asio::use_awaitable);
+  for (auto& listener : listeners) {
+    auto close = close_on_strand(listener);
+    co_await asio::co_spawn(listener->strand, std::move(close), asio::use_awaitable);
+  }
   // Reading stops; requests already read finish and their responses are flushed.
   for (auto& conn : conns) conn->cancel_read();
   const auto deadline = std::chrono::steady_clock::now() + state->config.stop_timeout;
@@ -402,7 +411,10 @@ void Server::accept(Acceptor listener) {
   auto shared = std::make_shared<Listener>(std::move(listener));
   {
     std::lock_guard lock(state_->mutex);
-    if (state_->stopping) return;
+    if (state_->stopping) {
+      close_now(*shared);  // not served: its socket file goes too
+      return;
+    }
     state_->listeners.push_back(shared);
   }
   asio::co_spawn(shared->strand, accept_loop(state_, shared), asio::detached);

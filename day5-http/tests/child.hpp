@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <stdexcept>
 #include <string>
@@ -69,7 +70,10 @@ class Child {
       const auto left =
           std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
       pollfd p{out_, POLLIN, 0};
-      if (left.count() <= 0 || poll(&p, 1, static_cast<int>(left.count())) <= 0) break;
+      if (left.count() <= 0) break;
+      const int ready = poll(&p, 1, static_cast<int>(left.count()));
+      if (ready < 0 && errno == EINTR) continue;
+      if (ready <= 0) break;
       char chunk[4096];
       const auto n = read(out_, chunk, sizeof chunk);
       if (n <= 0) {
@@ -83,6 +87,7 @@ class Child {
   // Asks the child to stop (SIGTERM) and waits for it to exit: its exit code, or -1 when it did
   // not exit within `limit` (it is killed then). What it printed meanwhile stays for read_all.
   int terminate(std::chrono::milliseconds limit = wait_limit) {
+    if (pid_ <= 0) return -1;
     kill(pid_, SIGTERM);
     buffer_ = read_all(limit);  // returns when the child's stdout closes: when it exits
     if (!closed_) return -1;

@@ -53,7 +53,7 @@ class HttpParser {
 
   // Parses the next bytes of the message; false once they are not HTTP (error() says why). It
   // stops at the end of the message: bytes after it are not consumed, and `consumed` says how
-  // many were.
+  // many were (0 after the end, or after an error).
   bool feed(std::string_view bytes, std::size_t* consumed = nullptr);
   // The connection ended: a body that runs to the end of the connection is complete now.
   bool finish();
@@ -67,6 +67,7 @@ class HttpParser {
   HttpMessage& message();
 
  private:
+  bool check();  // the parser's state after a call: false, and error() set, on a parse error
   struct State;
   std::unique_ptr<State> state_;
 };
@@ -74,12 +75,15 @@ class HttpParser {
 // Limits on a request that reaches a server; notes/hardening.md gives the reasons.
 struct HttpLimits {
   std::size_t max_head = std::size_t{8} * 1024;  // request line and headers; more is a 431
-  std::chrono::milliseconds head_timeout{10'000};  // the whole head must arrive within this
+  // The head must be complete this long after the server starts reading it (an idle connection
+  // that has sent nothing yet waits, as an RPC connection waits for its Option line).
+  std::chrono::milliseconds head_timeout{10'000};
 };
 
 // Reads one request head from `conn`, a line at a time, so that the bytes after it stay in the
 // connection's buffer for whatever comes next (the RPC protocol, after CONNECT). errc::bad_http
-// (answer 400), http_too_large (431), or http_timeout (the connection is closed).
+// (answer 400), http_too_large (431), or http_timeout (the connection is closed). Lines are
+// parsed as they end: bytes that never end a line are cut off at max_head or at the deadline.
 asio::awaitable<Result<HttpMessage>> read_request_head(std::shared_ptr<Conn> conn, HttpLimits limits);
 
 // A whole response: status line, Content-Type and Content-Length, Connection: close, the body.

@@ -3,11 +3,14 @@
 #pragma once
 
 #include <asio/any_io_executor.hpp>
+#include <asio/associated_cancellation_slot.hpp>
 #include <asio/associated_executor.hpp>
 #include <asio/async_result.hpp>
 #include <asio/awaitable.hpp>
+#include <asio/bind_cancellation_slot.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/dispatch.hpp>
+#include <asio/this_coro.hpp>
 #include <exception>
 #include <utility>
 
@@ -22,6 +25,14 @@ struct completion<void> {
   using signature = void();
 };
 
+// A cancelled coroutine would throw at its next co_await of another coroutine; geerpc's report
+// cancellation as an error value instead (errc::cancelled, operation_aborted).
+template <class T>
+asio::awaitable<T> errors_as_values(asio::awaitable<T> coroutine) {
+  co_await asio::this_coro::throw_if_cancelled(false);
+  co_return co_await std::move(coroutine);
+}
+
 // Runs `coroutine` on `executor` and completes `token` with what it returns: void() or void(T).
 // geerpc's coroutines return their errors as values, so no exception_ptr comes with it (one that
 // escapes anyway is a bug, and is rethrown where the completion runs).
@@ -29,14 +40,17 @@ template <class T, class Token>
 auto async_run(const asio::any_io_executor& executor, asio::awaitable<T> coroutine, Token&& token) {
   return asio::async_initiate<Token, typename completion<T>::signature>(
       [executor](auto handler, asio::awaitable<T> coroutine) {
-        asio::co_spawn(executor, std::move(coroutine),
-                       [handler = std::move(handler)](std::exception_ptr error, auto... value) mutable {
+        // The handler's cancellation slot, if it has one, cancels the coroutine: `(op || timer)`.
+        auto slot = asio::get_associated_cancellation_slot(handler);
+        asio::co_spawn(executor, errors_as_values(std::move(coroutine)),
+                       asio::bind_cancellation_slot(slot, [handler = std::move(handler)](std::exception_ptr error,
+                                                                                         auto... value) mutable {
                          if (error) std::rethrow_exception(error);
                          auto target = asio::get_associated_executor(handler);
                          asio::dispatch(target, [handler = std::move(handler), ... value = std::move(value)]() mutable {
                            std::move(handler)(std::move(value)...);
                          });
-                       });
+                       }));
       },
       token, std::move(coroutine));
 }
