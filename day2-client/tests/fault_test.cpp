@@ -26,17 +26,6 @@ std::size_t resident_kib() {
   return 0;
 }
 
-// The server has no event for "a connection has ended" (nor the kernel for "descriptor closed"),
-// so this polls, bounded.
-bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds limit = wait_limit) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!condition()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(1ms);
-  }
-  return true;
-}
-
 TEST(Fault, AServerKilledMidCallFailsEveryPendingCallWithinASecond) {
   Child server(FAULT_PEER, {"silent-server"});
   const auto listening = server.read_line();

@@ -13,10 +13,12 @@
 #include <asio/thread_pool.hpp>
 #include <asio/use_future.hpp>
 #include <chrono>
+#include <functional>
 #include <future>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -40,6 +42,17 @@ T run(const asio::any_io_executor& executor, asio::awaitable<T> coroutine) {
     std::terminate();  // its frame still references the caller's objects
   }
   return future.get();
+}
+
+// The server has no event for "a connection has ended" (nor the kernel for "descriptor closed"),
+// so this polls, bounded.
+inline bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds limit = wait_limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!condition()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(1ms);
+  }
+  return true;
 }
 
 // Two connected sockets, each on its own strand: a connection without a network.

@@ -44,7 +44,7 @@ auto async_run(const asio::any_io_executor& executor, asio::awaitable<T> corouti
         auto slot = asio::get_associated_cancellation_slot(handler);
         asio::co_spawn(executor, errors_as_values(std::move(coroutine)),
                        asio::bind_cancellation_slot(slot, [handler = std::move(handler)](std::exception_ptr error,
-                                                                                       auto... value) mutable {
+                                                                                         auto... value) mutable {
                          if (error) std::rethrow_exception(error);
                          auto target = asio::get_associated_executor(handler);
                          asio::dispatch(target, [handler = std::move(handler), ... value = std::move(value)]() mutable {
