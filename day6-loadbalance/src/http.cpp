@@ -30,6 +30,15 @@ std::string_view HttpMessage::query() const {
   return mark == std::string::npos ? std::string_view() : std::string_view(target).substr(mark + 1);
 }
 
+bool HttpMessage::has_parameter(std::string_view parameter) const {
+  for (auto rest = query(); !rest.empty();) {
+    const auto amp = rest.find('&');
+    if (rest.substr(0, amp) == parameter) return true;
+    rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
+  }
+  return false;
+}
+
 // The parser calls back with pieces of each part (a header value may come in several); they are
 // appended here and a header is stored once its value is complete.
 struct HttpParser::State {
@@ -50,6 +59,11 @@ struct HttpParser::State {
 };
 
 HttpParser::HttpParser(Kind kind) : state_(std::make_unique<State>()) {
+  // http-parser's own limit on a head (80 KiB) is one setting for the whole process. The limits
+  // that matter are enforced where the bytes are read (read_request_head's max_head,
+  // http_round_trip's max_response), so its own is raised out of their way once.
+  static const bool raised = (http_parser_set_max_header_size(std::uint32_t{64} << 20), true);
+  (void)raised;
   http_parser_init(&state_->parser, kind == Kind::request ? HTTP_REQUEST : HTTP_RESPONSE);
   state_->parser.data = state_.get();
   auto& s = state_->settings;
@@ -164,16 +178,6 @@ asio::awaitable<Error> read_head(Conn& conn, HttpParser& parser, std::size_t max
 
 const char* const text_plain = "text/plain; charset=utf-8";
 
-// Whether `parameter` ("format=json") is one of the query's '&'-separated parameters.
-bool has_parameter(std::string_view query, std::string_view parameter) {
-  while (!query.empty()) {
-    const auto amp = query.find('&');
-    if (query.substr(0, amp) == parameter) return true;
-    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
-  }
-  return false;
-}
-
 }  // namespace
 
 asio::awaitable<Result<HttpMessage>> read_request_head(std::shared_ptr<Conn> conn, HttpLimits limits) {
@@ -198,10 +202,12 @@ asio::awaitable<Result<HttpMessage>> read_request_head(std::shared_ptr<Conn> con
   co_return std::move(parser.message());
 }
 
-std::string http_response(int status, std::string_view reason, std::string_view content_type, std::string_view body) {
+std::string http_response(int status, std::string_view reason, std::string_view content_type, std::string_view body,
+                          const std::vector<std::pair<std::string, std::string>>& headers) {
   std::string response = "HTTP/1.1 " + std::to_string(status) + " ";
   response.append(reason).append("\r\nContent-Type: ").append(content_type);
   response.append("\r\nContent-Length: ").append(std::to_string(body.size()));
+  for (const auto& [name, value] : headers) response.append("\r\n").append(name).append(": ").append(value);
   response.append("\r\nConnection: close\r\n\r\n").append(body);
   return response;
 }
@@ -231,7 +237,7 @@ asio::awaitable<bool> serve_http(std::shared_ptr<Conn> conn, HttpLimits limits,
   if (path == default_debug_path) {
     if (request->method != "GET") {
       conn->send(http_response(405, "Method Not Allowed", text_plain, "405 method not allowed\n"));
-    } else if (has_parameter(request->query(), "format=json")) {
+    } else if (request->has_parameter("format=json")) {
       conn->send(http_response(200, "OK", "application/json", debug_json(services())));
     } else {
       conn->send(http_response(200, "OK", "text/html; charset=utf-8", debug_html(services())));

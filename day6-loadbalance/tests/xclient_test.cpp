@@ -2,6 +2,7 @@
 // failover before a request leaves and never after, broadcast, and clients of departed servers.
 #include "geerpc/xclient/xclient.hpp"
 
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <future>
@@ -9,6 +10,7 @@
 #include <thread>
 
 #include "child.hpp"
+#include "geerpc/detail/executor.hpp"
 #include "test_util.hpp"
 
 namespace geerpc::test {
@@ -89,8 +91,9 @@ TEST(XClientSpread, ConsistentHashSendsAKeyToOneServer) {
 TEST(XClientDial, AServerThatHangsInItsHandshakeDoesNotDelayCallsToTheOthers) {
   TestServer good;
   asio::thread_pool pool(2);
-  // Connections to it are accepted by the kernel, and then nobody answers the Option.
-  auto silent = listen(pool.get_executor(), "tcp", "127.0.0.1:0");
+  // It accepts connections, and then nobody answers the Option.
+  asio::io_context io;
+  auto silent = listen(io.get_executor(), "tcp", "127.0.0.1:0");
   const std::string hanging = "tcp@" + to_string(silent->local_endpoint());
   const std::vector<std::string> servers = {hanging, tcp(good)};
   XClient xc(pool.get_executor(), std::make_shared<MultiServersDiscovery>(servers), SelectMode::consistent_hash,
@@ -99,6 +102,8 @@ TEST(XClientDial, AServerThatHangsInItsHandshakeDoesNotDelayCallsToTheOthers) {
   auto slow = std::async(std::launch::async, [&] {
     return xc.call(CallContext({}, key_for(servers, hanging)), "Foo.Sum", Args{1, 2}, &slow_reply);
   });
+  Socket stuck(io);
+  silent->accept(stuck);  // the first call's dial has reached the silent server, and waits there
   // Another call, to the good server, while the first is stuck in its dial.
   EXPECT_FALSE(xc.call(CallContext({}, key_for(servers, tcp(good))), "Foo.Sum", Args{3, 4}, &fast_reply));
   EXPECT_EQ(fast_reply, 7);
@@ -109,8 +114,22 @@ TEST(XClientDial, AServerThatHangsInItsHandshakeDoesNotDelayCallsToTheOthers) {
 
 TEST(XClientDial, ConcurrentFirstCallsToANewServerDialItOnce) {
   TestServer ts;
+  // The server is reached through a listener that counts what it accepts.
+  auto listener = listen(ts.pool.get_executor(), "tcp", "127.0.0.1:0");
+  const std::string addr = "tcp@" + to_string(listener->local_endpoint());
+  std::atomic<int> accepted{0};
+  std::jthread acceptor([&] {
+    std::error_code ec;
+    for (;;) {
+      Socket socket(make_conn_strand(ts.pool.get_executor()));
+      listener->accept(socket, ec);
+      if (ec) return;
+      ++accepted;
+      ts.server.serve_conn(std::move(socket));
+    }
+  });
   asio::thread_pool pool(2);
-  XClient xc(pool.get_executor(), std::make_shared<MultiServersDiscovery>(std::vector<std::string>{tcp(ts)}),
+  XClient xc(pool.get_executor(), std::make_shared<MultiServersDiscovery>(std::vector<std::string>{addr}),
              SelectMode::random);
   std::latch start(16);
   std::vector<std::jthread> callers;
@@ -121,7 +140,8 @@ TEST(XClientDial, ConcurrentFirstCallsToANewServerDialItOnce) {
       EXPECT_FALSE(xc.call({}, "Foo.Sum", Args{1, 1}, &reply));
     });
   callers.clear();
-  EXPECT_EQ(ts.server.connection_count(), 1u);
+  EXPECT_EQ(accepted, 1);
+  ::shutdown(listener->native_handle(), SHUT_RDWR);  // ends the acceptor's blocking accept
 }
 
 TEST(XClientFailover, EveryCallSucceedsWhenOneOfThreeServersRefusesConnections) {
@@ -148,7 +168,9 @@ TEST(XClientFailover, ACallWhoseServerDiesMidCallFailsAndIsNotSentAgain) {
   XClient xc(pool.get_executor(), std::make_shared<MultiServersDiscovery>(servers), SelectMode::consistent_hash);
   const CallContext to_doomed({}, key_for(servers, doomed));
   int reply = 0;
-  auto call = std::async(std::launch::async, [&] { return xc.call(to_doomed, "Foo.Sum", Args{1, 2}, &reply); });
+  auto call = std::async(std::launch::async, [&] {
+    return xc.call(CallContext(Context::with_timeout(wait_limit), to_doomed.key), "Foo.Sum", Args{1, 2}, &reply);
+  });
   ASSERT_TRUE(peer.read_line().starts_with("GOT")) << "the request never reached the server";
   peer.kill_now();
   const auto error = call.get();
@@ -190,8 +212,8 @@ TEST(XClientBroadcast, WhenAllSucceedTheReplyIsSet) {
 }
 
 TEST(XClientBroadcast, TheFirstErrorReturnsAtOnceAndCancelsTheSleepingCall) {
+  Flaky fails{.fail = true}, sleeps;  // before the servers: they outlive them
   TestServer failing, sleeping;
-  Flaky fails{.fail = true}, sleeps;
   ASSERT_FALSE(failing.server.register_service(fails));
   ASSERT_FALSE(sleeping.server.register_service(sleeps));
   asio::thread_pool pool(2);
@@ -210,8 +232,8 @@ TEST(XClientBroadcast, TheFirstErrorReturnsAtOnceAndCancelsTheSleepingCall) {
 }
 
 TEST(XClientBroadcast, ADeadlineEndsItWithATimeout) {
+  Flaky sa, sb;  // before the servers: they outlive them
   TestServer a, b;
-  Flaky sa, sb;
   ASSERT_FALSE(a.server.register_service(sa));
   ASSERT_FALSE(b.server.register_service(sb));
   asio::thread_pool pool(2);
@@ -271,15 +293,23 @@ TEST(XClientLoad, SixtyFourThreadsCallWhileTheListChangesEveryMillisecond) {
         for (int i = 0; i < 50; ++i) {
           int reply = 0;
           const auto error = xc.call({}, "Foo.Sum", Args{t, i}, &reply);
-          if (error == errc::no_servers)
+          if (error == errc::no_servers) {
             ++empty;
-          else if (error || reply != t + i)
-            ++failed;
+          } else if (error || reply != t + i) {
+            if (failed++ == 0) ADD_FAILURE() << "first failure: " << (error ? error.message() : "wrong reply");
+          }
         }
       });
   }
   done = true;
+  updater.join();
   EXPECT_EQ(failed, 0);
+  // Once the list settles, the clients of the servers that left are closed.
+  ASSERT_FALSE(discovery->update({tcp(a)}));
+  int reply = 0;
+  EXPECT_FALSE(xc.call({}, "Foo.Sum", Args{1, 1}, &reply));
+  EXPECT_EQ(xc.open_clients(), 1u);
+  EXPECT_TRUE(eventually([&] { return b.server.connection_count() + c.server.connection_count() == 0; }));
 }
 
 }  // namespace

@@ -92,7 +92,9 @@ class [[nodiscard]] Result {
   bool has_value() const noexcept { return state_.index() == 0; }
   explicit operator bool() const noexcept { return has_value(); }
   T& value() { return std::get<0>(state_); }
+  const T& value() const { return std::get<0>(state_); }
   T& operator*() { return value(); }
+  const T& operator*() const { return value(); }
   // A Result holding a pointer (a dialled client) reaches through it, so it reads as in Go:
   // `auto client = dial(...); if (!client) ...; client->call(...)`.
   auto operator->() {

@@ -40,6 +40,8 @@ struct HttpMessage {
   const std::string* header(std::string_view name) const;
   std::string_view path() const;  // the target up to '?'
   std::string_view query() const;  // after '?', or empty
+  // Whether `parameter` ("format=json") is one of the query's '&'-separated parameters.
+  bool has_parameter(std::string_view parameter) const;
 };
 
 // http_parser behind a small interface: bytes in, one message out.
@@ -86,8 +88,10 @@ struct HttpLimits {
 // parsed as they end: bytes that never end a line are cut off at max_head or at the deadline.
 asio::awaitable<Result<HttpMessage>> read_request_head(std::shared_ptr<Conn> conn, HttpLimits limits);
 
-// A whole response: status line, Content-Type and Content-Length, Connection: close, the body.
-std::string http_response(int status, std::string_view reason, std::string_view content_type, std::string_view body);
+// A whole response: status line, Content-Type and Content-Length, `headers`, Connection: close,
+// the body.
+std::string http_response(int status, std::string_view reason, std::string_view content_type, std::string_view body,
+                          const std::vector<std::pair<std::string, std::string>>& headers = {});
 
 // Go's HandleHTTP, for one connection whose first bytes are not an Option line: reads one
 // request and answers it. CONNECT to the RPC path is answered "200 Connected to Gee RPC" and

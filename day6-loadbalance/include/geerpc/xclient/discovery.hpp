@@ -2,6 +2,7 @@
 // call goes to.
 #pragma once
 
+#include <asio/awaitable.hpp>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -47,6 +48,10 @@ class Discovery {
   [[nodiscard]] virtual Result<std::string> get(SelectMode mode, std::string_view key = {}) = 0;
   // Every entry, as given to update.
   [[nodiscard]] virtual Result<std::vector<std::string>> get_all() = 0;
+  // The same two for coroutines, which XClient uses: a discovery whose refresh does I/O (day 7's)
+  // waits for it without holding a thread. By default they are the blocking ones.
+  virtual asio::awaitable<Result<std::string>> async_get(SelectMode mode, std::string key) { co_return get(mode, key); }
+  virtual asio::awaitable<Result<std::vector<std::string>>> async_get_all() { co_return get_all(); }
   // Grows by one with every change of the list: how XClient notices servers that left.
   virtual std::uint64_t generation() = 0;
 };
@@ -54,7 +59,8 @@ class Discovery {
 // Go's MultiServersDiscovery: a list kept by hand. Thread-safe; it copies what it is given.
 class MultiServersDiscovery : public Discovery {
  public:
-  // errc::bad_address from the constructor's list is reported by the first get (as a failed update).
+  // A constructor's list that does not parse (errc::bad_address) is reported by every get and
+  // get_all until an update succeeds.
   explicit MultiServersDiscovery(const std::vector<std::string>& servers = {});
 
   Error refresh() override;

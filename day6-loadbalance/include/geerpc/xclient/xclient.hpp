@@ -35,7 +35,9 @@ class XClient {
   // Calls and dials run on `executor`; every client dialed gets `option`.
   XClient(const asio::any_io_executor& executor, std::shared_ptr<Discovery> discovery, SelectMode mode,
           Option option = {}, XClientConfig config = {});
-  ~XClient();  // closes every client: calls still in flight fail, and nothing they hold dangles
+  // Closes every client: calls in flight fail, and nothing they hold dangles. A dial in flight
+  // ends within its connect timeout, and its client is closed then.
+  ~XClient();
 
   XClient(const XClient&) = delete;
   XClient& operator=(const XClient&) = delete;
