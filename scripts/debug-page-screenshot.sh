@@ -2,7 +2,7 @@
 # Refreshes notes/img/day5-debug-page.png: day 5's browser test serves the demo, makes three calls
 # and has headless Chromium load the debug page; with GEERPC_SCREENSHOT set it also takes the picture.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-ensure_build_deps
+ensure_test_deps
 dir=${BUILD_DIR:-$ROOT/build}
 configure_and_build "$dir" >/dev/null
 mkdir -p "$ROOT/notes/img"

@@ -23,12 +23,19 @@ ensure_packages() {
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
+# What building needs; libhttp-parser-dev: HTTP from day 5 on.
 ensure_build_deps() {
-  # libhttp-parser-dev: HTTP from day 5 on; chromium: day 5's debug page test in a real browser.
-  ensure_packages cmake g++ make ninja-build libasio-dev nlohmann-json3-dev libgtest-dev libhttp-parser-dev chromium
+  ensure_packages cmake g++ make ninja-build libasio-dev nlohmann-json3-dev libgtest-dev libhttp-parser-dev
 }
 
-# configure_and_build BUILD_DIR [cmake args...]: configures once, then builds every target.
+# What the tests need besides: chromium for day 5's debug page test in a real browser.
+ensure_test_deps() {
+  ensure_build_deps
+  ensure_packages chromium
+}
+
+# configure_and_build BUILD_DIR [cmake args...]: configures once, then builds every target
+# ($TARGETS, when set: only those).
 configure_and_build() {
   local dir=$1
   shift
@@ -38,5 +45,6 @@ configure_and_build() {
     cmake -S "$ROOT" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
       -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" "$@" >/dev/null
   fi
-  cmake --build "$dir" -j "$JOBS"
+  # shellcheck disable=SC2086
+  cmake --build "$dir" -j "$JOBS" ${TARGETS:+--target $TARGETS}
 }

@@ -13,7 +13,7 @@ while [ $# -gt 0 ]; do
     *) echo "usage: $0 [--sanitize address,undefined|thread] [-- ctest args]" >&2; exit 2 ;;
   esac
 done
-ensure_build_deps
+ensure_test_deps
 if [ -n "$sanitize" ]; then
   dir=${BUILD_DIR:-$ROOT/build-${sanitize//,/-}}
   configure_and_build "$dir" -DGEERPC_SANITIZE="$sanitize"

@@ -1,0 +1,118 @@
+// XClient (GeeRPC's xclient/xclient.go): one client for many servers. Discovery says where they
+// are, the select mode which one a call goes to, and a client per server is dialed once and kept.
+#pragma once
+
+#include <asio/any_io_executor.hpp>
+#include <asio/awaitable.hpp>
+#include <asio/use_future.hpp>
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "geerpc/client.hpp"
+#include "geerpc/detail/async.hpp"
+#include "geerpc/service.hpp"  // type_name
+#include "geerpc/xclient/discovery.hpp"
+
+namespace geerpc {
+
+// A call's Context and the key that SelectMode::consistent_hash routes it by (a user id, say).
+struct CallContext : Context {
+  CallContext(Context ctx = {}, std::string key = {}) : Context(std::move(ctx)), key(std::move(key)) {}  // NOLINT
+  std::string key;
+};
+
+struct XClientConfig {
+  // Servers one call may try. A call moves to the next only while its request cannot have reached
+  // a server (the dial failed, or the cached client was already down); once sent, it is never
+  // sent again, because the method may have run.
+  std::size_t max_tries = 3;
+};
+
+class XClient {
+ public:
+  // Calls and dials run on `executor`; every client dialed gets `option`.
+  XClient(const asio::any_io_executor& executor, std::shared_ptr<Discovery> discovery, SelectMode mode,
+          Option option = {}, XClientConfig config = {});
+  // Closes every client: calls in flight fail, and nothing they hold dangles. A dial in flight
+  // ends within its connect timeout, and its client is closed then.
+  ~XClient();
+
+  XClient(const XClient&) = delete;
+  XClient& operator=(const XClient&) = delete;
+
+  // Go's Call: one server, chosen by the mode. Completes with void(Error); deadline and stop as
+  // Client's (errc::call_timeout, errc::cancelled), and Asio cancellation when the token has a
+  // slot. `reply` must stay alive until then.
+  template <class Args, class Reply, class Token>
+  auto async_call(CallContext ctx, std::string service_method, const Args& args, Reply* reply, Token&& token) {
+    return detail::async_run(call_executor(),
+                             call_decoded(state_, std::move(ctx), std::move(service_method), Body(args), reply),
+                             std::forward<Token>(token));
+  }
+  // The same, blocking. Not from a thread that runs `executor`.
+  template <class Args, class Reply>
+  Error call(const CallContext& ctx, std::string service_method, const Args& args, Reply* reply) {
+    return async_call(ctx, std::move(service_method), args, reply, asio::use_future).get();
+  }
+
+  // Go's Broadcast: every server at once. The first error cancels the others at once and is
+  // returned; when all succeed, `reply` holds one of the replies.
+  template <class Args, class Reply, class Token>
+  auto async_broadcast(CallContext ctx, std::string service_method, const Args& args, Reply* reply, Token&& token) {
+    return detail::async_run(call_executor(),
+                             broadcast_decoded(state_, std::move(ctx), std::move(service_method), Body(args), reply),
+                             std::forward<Token>(token));
+  }
+  template <class Args, class Reply>
+  Error broadcast(const CallContext& ctx, std::string service_method, const Args& args, Reply* reply) {
+    return async_broadcast(ctx, std::move(service_method), args, reply, asio::use_future).get();
+  }
+
+  // Closes every client; later calls fail at once with errc::shutdown.
+  Error close();
+
+  // Clients dialed and kept now; for tests and monitoring.
+  std::size_t open_clients();
+
+  struct State;
+
+ private:
+  asio::any_io_executor call_executor();
+  // Calls take the state along: they may outlive this object, and then end with errc::shutdown.
+  static asio::awaitable<Error> call_body(std::shared_ptr<State> state, CallContext ctx, std::string service_method,
+                                          Body args, Body* reply);
+  static asio::awaitable<Error> broadcast_body(std::shared_ptr<State> state, CallContext ctx,
+                                               std::string service_method, Body args, Body* reply);
+
+  template <class Reply>
+  static Error decode(Body&& body, Reply* reply) {
+    try {
+      take_body(std::move(body), *reply);
+    } catch (const nlohmann::json::exception&) {
+      return {errc::bad_body, "reading body: the reply does not fit " + type_name<Reply>()};
+    }
+    return {};
+  }
+  template <class Reply>
+  static asio::awaitable<Error> call_decoded(std::shared_ptr<State> state, CallContext ctx, std::string service_method,
+                                             Body args, Reply* reply) {
+    Body body;
+    auto error =
+        co_await call_body(std::move(state), std::move(ctx), std::move(service_method), std::move(args), &body);
+    co_return error ? error : decode(std::move(body), reply);
+  }
+  template <class Reply>
+  static asio::awaitable<Error> broadcast_decoded(std::shared_ptr<State> state, CallContext ctx,
+                                                  std::string service_method, Body args, Reply* reply) {
+    Body body;
+    auto error =
+        co_await broadcast_body(std::move(state), std::move(ctx), std::move(service_method), std::move(args), &body);
+    co_return error ? error : decode(std::move(body), reply);
+  }
+
+  std::shared_ptr<State> state_;
+};
+
+}  // namespace geerpc

@@ -1,0 +1,1 @@
+#include <asio/impl/src.hpp>  // Asio compiled once here; see ASIO_SEPARATE_COMPILATION

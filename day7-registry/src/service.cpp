@@ -1,0 +1,62 @@
+#include "geerpc/service.hpp"
+
+namespace geerpc {
+
+namespace {
+
+// An exception a method threw, as the error its caller gets.
+Error method_exception(const Service& service, const MethodType& m) {
+  const std::string prefix = "rpc server: " + service.name + "." + m.name + " threw";
+  try {
+    throw;
+  } catch (const std::exception& e) {
+    return {errc::method_exception, prefix + ": " + e.what()};
+  } catch (...) {
+    return {errc::method_exception, prefix + " a non-standard exception"};
+  }
+}
+
+}  // namespace
+
+asio::awaitable<Error> Service::call(const MethodType& m, const Value& argv, const Value& replyv) const {
+  if (!m.is_coroutine) co_return call_plain(m, argv, replyv);
+  m.num_calls_.fetch_add(1, std::memory_order_relaxed);
+  try {
+    co_return co_await m.invoke_(rcvr_.get(), argv.get(), replyv.get());
+  } catch (...) {
+    co_return method_exception(*this, m);
+  }
+}
+
+Error Service::call_plain(const MethodType& m, const Value& argv, const Value& replyv) const {
+  m.num_calls_.fetch_add(1, std::memory_order_relaxed);
+  try {
+    return m.invoke_plain_(rcvr_.get(), argv.get(), replyv.get());
+  } catch (...) {
+    return method_exception(*this, m);
+  }
+}
+
+namespace detail {
+
+std::string tidy_type_name(std::string_view pretty) {
+  // Cut "T = <type>" out of the function signature the compiler wrote.
+  auto start = pretty.find("T = ");
+  if (start == std::string_view::npos) return std::string(pretty);
+  start += 4;
+  auto end = pretty.find_first_of(";]", start);
+  std::string name(pretty.substr(start, end - start));
+  // The standard library's spelling of common types is not what anyone typed.
+  for (auto [from, to] :
+       {std::pair<std::string_view, std::string_view>{"std::__cxx11::basic_string<char>", "std::string"},
+        {"std::basic_string<char>", "std::string"},
+        {"std::__cxx11::", "std::"},
+        {"std::__1::", "std::"}}) {
+    for (auto at = name.find(from); at != std::string::npos; at = name.find(from, at))
+      name.replace(at, from.size(), to);
+  }
+  return name;
+}
+
+}  // namespace detail
+}  // namespace geerpc

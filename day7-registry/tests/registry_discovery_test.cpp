@@ -1,0 +1,82 @@
+// Day 7's RegistryDiscovery: refresh throttled and shared, never stuck behind a silent registry,
+// the last good list kept when the registry fails.
+#include <future>
+#include <latch>
+
+#include "registry_util.hpp"
+
+namespace geerpc::test {
+namespace {
+
+TEST(RegistryDiscovery, ListsWhatTheRegistryLists) {
+  TestRegistry r;
+  ASSERT_FALSE(r.post("tcp@127.0.0.1:7001"));
+  ASSERT_FALSE(r.post("tcp@127.0.0.1:7002;weight=2"));
+  RegistryDiscovery d(r.url);
+  auto all = d.get_all();
+  ASSERT_TRUE(all) << all.error();
+  EXPECT_EQ(*all, (std::vector<std::string>{"tcp@127.0.0.1:7001", "tcp@127.0.0.1:7002;weight=2"}));
+}
+
+TEST(RegistryDiscovery, AThousandConcurrentGetsMakeOneRequestPerUpdateTimeout) {
+  TestRegistry r;
+  ASSERT_FALSE(r.post("tcp@127.0.0.1:7001"));
+  RegistryDiscovery d(r.url, std::chrono::minutes(1));
+  std::latch start(1);
+  std::atomic<int> failed{0};
+  {
+    std::vector<std::jthread> callers;
+    for (int t = 0; t < 20; ++t)
+      callers.emplace_back([&] {
+        start.wait();
+        for (int i = 0; i < 50; ++i) failed += !d.get(SelectMode::round_robin);
+      });
+    start.count_down();
+  }
+  EXPECT_EQ(failed, 0);
+  EXPECT_EQ(r.registry.counts().lists, 1u);
+}
+
+TEST(RegistryDiscovery, ASilentRegistryHoldsOnlyTheRefreshThatAsksIt) {
+  // It accepts connections and never answers.
+  asio::io_context io;
+  auto silent = listen(io.get_executor(), "tcp", "127.0.0.1:0");
+  RegistryDiscovery d("http://" + to_string(silent->local_endpoint()) + "/_geerpc_/registry", 0ms, 1s);
+  ASSERT_FALSE(d.update({"tcp@127.0.0.1:7001"}));  // a list at hand, stale at once
+  auto asking = std::async(std::launch::async, [&] { return d.get(SelectMode::random); });
+  Socket request(io);
+  silent->accept(request);  // the refresh's GET has reached the registry, and waits there
+  for (int i = 0; i < 100; ++i) {
+    auto got = d.get(SelectMode::random);  // others go on with the list at hand
+    ASSERT_TRUE(got) << got.error();
+    EXPECT_EQ(*got, "tcp@127.0.0.1:7001");
+  }
+  EXPECT_EQ(asking.wait_for(0s), std::future_status::timeout) << "the refresh that asked should still wait";
+  ASSERT_EQ(asking.wait_for(wait_limit), std::future_status::ready) << "held beyond the request timeout";
+  auto got = asking.get();  // the GET timed out: the list at hand still serves
+  ASSERT_TRUE(got) << got.error();
+  EXPECT_EQ(*got, "tcp@127.0.0.1:7001");
+}
+
+TEST(RegistryDiscovery, AFailedRefreshKeepsTheLastGoodList) {
+  auto r = std::make_unique<TestRegistry>();
+  ASSERT_FALSE(r->post("tcp@127.0.0.1:7001"));
+  RegistryDiscovery d(r->url, 0ms);
+  ASSERT_EQ(*d.get(SelectMode::random), "tcp@127.0.0.1:7001");
+  r.reset();  // the registry is gone
+  auto got = d.get(SelectMode::random);
+  ASSERT_TRUE(got) << got.error();
+  EXPECT_EQ(*got, "tcp@127.0.0.1:7001");
+}
+
+TEST(RegistryDiscovery, WithNothingToOfferItSaysWhy) {
+  RegistryDiscovery d("http://127.0.0.1:1/_geerpc_/registry");
+  auto got = d.get(SelectMode::random);
+  ASSERT_FALSE(got);
+  EXPECT_EQ(got.error(), asio::error::connection_refused);
+  EXPECT_TRUE(got.error().message().starts_with("rpc registry discovery: ")) << got.error();
+  EXPECT_EQ(RegistryDiscovery("not a url").get(SelectMode::random).error(), errc::bad_address);
+}
+
+}  // namespace
+}  // namespace geerpc::test
