@@ -63,9 +63,9 @@ int serve(asio::thread_pool& pool, geerpc::Server& server, const std::string& ad
 }
 
 struct Outcomes {
-  std::mutex mutex;
   int ok = 0, timed_out = 0, failed = 0;
 };
+std::mutex print;  // one line at a time, whoever prints it
 
 // Go's foo(): one call or broadcast through the XClient, and a line saying how it went.
 void foo(geerpc::XClient& xc, const geerpc::Context& ctx, std::string_view kind, const std::string& service_method,
@@ -73,7 +73,7 @@ void foo(geerpc::XClient& xc, const geerpc::Context& ctx, std::string_view kind,
   int reply = 0;
   const auto error =
       kind == "call" ? xc.call(ctx, service_method, args, &reply) : xc.broadcast(ctx, service_method, args, &reply);
-  std::lock_guard lock(outcomes.mutex);
+  std::lock_guard lock(print);
   if (error) {
     std::cout << kind << " " << service_method << " error: " << error << std::endl;
     ++(error == geerpc::errc::call_timeout ? outcomes.timed_out : outcomes.failed);

@@ -5,9 +5,11 @@
 //   day7_demo                                   all of that, then exits
 //   day7_demo --registry ADDR                   a registry only, until Ctrl-C
 //   day7_demo --serve ADDR [--registry-url URL] a server (that heartbeats to URL), until Ctrl-C
+//   day7_demo --registry-url URL                the calls and broadcasts, to servers found at URL
 // For example, in three terminals:
 //   day7_demo --registry 127.0.0.1:9999
 //   day7_demo --serve 127.0.0.1:7001 --registry-url http://127.0.0.1:9999/_geerpc_/registry
+//   day7_demo --registry-url http://127.0.0.1:9999/_geerpc_/registry
 //   curl -s http://127.0.0.1:9999/_geerpc_/registry?format=json
 #include <asio/signal_set.hpp>
 #include <asio/steady_timer.hpp>
@@ -106,9 +108,9 @@ int serve(asio::thread_pool& pool, geerpc::Server& server, const std::string& ad
 }
 
 struct Outcomes {
-  std::mutex mutex;
   int ok = 0, timed_out = 0, failed = 0;
 };
+std::mutex print;  // one line at a time, whoever prints it
 
 // Go's foo(): one call or broadcast through the XClient, and a line saying how it went.
 void foo(geerpc::XClient& xc, const geerpc::Context& ctx, std::string_view kind, const std::string& service_method,
@@ -116,7 +118,7 @@ void foo(geerpc::XClient& xc, const geerpc::Context& ctx, std::string_view kind,
   int reply = 0;
   const auto error =
       kind == "call" ? xc.call(ctx, service_method, args, &reply) : xc.broadcast(ctx, service_method, args, &reply);
-  std::lock_guard lock(outcomes.mutex);
+  std::lock_guard lock(print);
   if (error) {
     std::cout << kind << " " << service_method << " error: " << error << std::endl;
     ++(error == geerpc::errc::call_timeout ? outcomes.timed_out : outcomes.failed);
@@ -131,6 +133,22 @@ void foo(geerpc::XClient& xc, const geerpc::Context& ctx, std::string_view kind,
 void five_at_once(const std::function<void(int)>& body) {
   std::vector<std::jthread> threads;
   for (int i = 0; i < 5; ++i) threads.emplace_back(body, i);
+}
+
+// GeeRPC day 7's call() and broadcast(): servers found through the registry at `registry_url`.
+int call(asio::thread_pool& pool, const std::string& registry_url) {
+  auto discovery = std::make_shared<geerpc::RegistryDiscovery>(registry_url);
+  geerpc::XClient xc(pool.get_executor(), discovery, geerpc::SelectMode::random);
+  Outcomes calls, sums, sleeps;
+  five_at_once([&](int i) { foo(xc, {}, "call", "Foo.Sum", Args{i, i * i}, calls); });
+  five_at_once([&](int i) {
+    foo(xc, {}, "broadcast", "Foo.Sum", Args{i, i * i}, sums);
+    // Sleep takes i seconds: 0 and 1 finish in time, 2, 3 and 4 do not.
+    foo(xc, geerpc::Context::with_timeout(std::chrono::seconds(2)), "broadcast", "Foo.Sleep", Args{i, i * i}, sleeps);
+  });
+  const bool as_expected = calls.ok == 5 && sums.ok == 5 && sleeps.ok == 2 && sleeps.timed_out == 3;
+  if (!as_expected) std::cerr << "unexpected outcomes\n";
+  return as_expected ? 0 : 1;
 }
 
 int demo(asio::thread_pool& pool, geerpc::Server& first, geerpc::Server& second) {
@@ -164,19 +182,9 @@ int demo(asio::thread_pool& pool, geerpc::Server& first, geerpc::Server& second)
     beats.push_back(std::move(*beat));
   }
 
-  auto discovery = std::make_shared<geerpc::RegistryDiscovery>(registry_url);
-  geerpc::XClient xc(pool.get_executor(), discovery, geerpc::SelectMode::random);
-  Outcomes calls, sums, sleeps;
-  five_at_once([&](int i) { foo(xc, {}, "call", "Foo.Sum", Args{i, i * i}, calls); });
-  five_at_once([&](int i) {
-    foo(xc, {}, "broadcast", "Foo.Sum", Args{i, i * i}, sums);
-    // Sleep takes i seconds: 0 and 1 finish in time, 2, 3 and 4 do not.
-    foo(xc, geerpc::Context::with_timeout(std::chrono::seconds(2)), "broadcast", "Foo.Sleep", Args{i, i * i}, sleeps);
-  });
+  const int rc = call(pool, registry_url);
   registry.stop();
-  const bool as_expected = calls.ok == 5 && sums.ok == 5 && sleeps.ok == 2 && sleeps.timed_out == 3;
-  if (!as_expected) std::cerr << "unexpected outcomes\n";
-  return as_expected ? 0 : 1;
+  return rc;
 }
 
 }  // namespace
@@ -191,12 +199,14 @@ int main(int argc, char** argv) {
   const bool registry_only = args.size() == 2 && args[0] == "--registry";
   const bool server_only =
       (args.size() == 2 || (args.size() == 4 && !option("--registry-url").empty())) && !option("--serve").empty();
-  if (!args.empty() && !registry_only && !server_only) {
-    std::cerr << "usage: day7_demo [--registry ADDR | --serve ADDR [--registry-url URL]]\n";
+  const bool client_only = args.size() == 2 && args[0] == "--registry-url";
+  if (!args.empty() && !registry_only && !server_only && !client_only) {
+    std::cerr << "usage: day7_demo [--registry ADDR | --serve ADDR [--registry-url URL] | --registry-url URL]\n";
     return 2;
   }
   asio::thread_pool pool(2);
   if (registry_only) return serve_registry(pool, option("--registry"));
+  if (client_only) return call(pool, option("--registry-url"));
   geerpc::Server first(pool.get_executor()), second(pool.get_executor());
   Foo foo;
   for (auto* server : {&first, &second}) {

@@ -37,25 +37,28 @@ TEST(RegistryDiscovery, AThousandConcurrentGetsMakeOneRequestPerUpdateTimeout) {
   EXPECT_EQ(r.registry.counts().lists, 1u);
 }
 
-TEST(RegistryDiscovery, ASilentRegistryHoldsOnlyTheRefreshThatAsksIt) {
+TEST(RegistryDiscovery, ASilentRegistryHoldsNoGetAndARefreshOnlyUntilItsTimeout) {
   // It accepts connections and never answers.
   asio::io_context io;
   auto silent = listen(io.get_executor(), "tcp", "127.0.0.1:0");
   RegistryDiscovery d("http://" + to_string(silent->local_endpoint()) + "/_geerpc_/registry", 0ms, 1s);
   ASSERT_FALSE(d.update({"tcp@127.0.0.1:7001"}));  // a list at hand, stale at once
-  auto asking = std::async(std::launch::async, [&] { return d.get(SelectMode::random); });
+  const auto start = std::chrono::steady_clock::now();
+  auto refreshing = std::async(std::launch::async, [&] { return d.refresh(); });
   Socket request(io);
-  silent->accept(request);  // the refresh's GET has reached the registry, and waits there
+  silent->async_accept(request, [](std::error_code) {});
+  io.run_for(wait_limit);  // returns once the GET has reached the registry, where it waits
+  ASSERT_TRUE(request.is_open()) << "the refresh never asked the registry";
   for (int i = 0; i < 100; ++i) {
-    auto got = d.get(SelectMode::random);  // others go on with the list at hand
+    auto got = d.get(SelectMode::random);  // meanwhile every get goes on with the list at hand
     ASSERT_TRUE(got) << got.error();
     EXPECT_EQ(*got, "tcp@127.0.0.1:7001");
   }
-  EXPECT_EQ(asking.wait_for(0s), std::future_status::timeout) << "the refresh that asked should still wait";
-  ASSERT_EQ(asking.wait_for(wait_limit), std::future_status::ready) << "held beyond the request timeout";
-  auto got = asking.get();  // the GET timed out: the list at hand still serves
-  ASSERT_TRUE(got) << got.error();
-  EXPECT_EQ(*got, "tcp@127.0.0.1:7001");
+  EXPECT_EQ(refreshing.wait_for(0s), std::future_status::timeout) << "the refresh should still wait";
+  ASSERT_EQ(refreshing.wait_for(wait_limit), std::future_status::ready);
+  EXPECT_EQ(refreshing.get(), errc::http_timeout);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 2s) << "held beyond its 1 s request timeout";
+  EXPECT_EQ(*d.get(SelectMode::random), "tcp@127.0.0.1:7001");  // the list at hand still serves
 }
 
 TEST(RegistryDiscovery, AFailedRefreshKeepsTheLastGoodList) {
@@ -64,6 +67,7 @@ TEST(RegistryDiscovery, AFailedRefreshKeepsTheLastGoodList) {
   RegistryDiscovery d(r->url, 0ms);
   ASSERT_EQ(*d.get(SelectMode::random), "tcp@127.0.0.1:7001");
   r.reset();  // the registry is gone
+  EXPECT_EQ(d.refresh(), asio::error::connection_refused);
   auto got = d.get(SelectMode::random);
   ASSERT_TRUE(got) << got.error();
   EXPECT_EQ(*got, "tcp@127.0.0.1:7001");

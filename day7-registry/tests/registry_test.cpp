@@ -15,12 +15,18 @@ TEST(Registry, APostedServerIsListedByAGet) {
   ASSERT_TRUE(response) << response.error();
   ASSERT_NE(response->header("X-Geerpc-Servers"), nullptr);
   EXPECT_EQ(*response->header("X-Geerpc-Servers"), "tcp@127.0.0.1:7001;weight=3,tcp@127.0.0.1:7002");
+  auto json = r.request("GET", {}, "?format=json");
+  ASSERT_TRUE(json) << json.error();
+  EXPECT_EQ(json->header("X-Geerpc-Servers"), nullptr) << "the JSON answer leaves the long header out";
+  EXPECT_EQ(nlohmann::json::parse(json->body).at("servers").size(), 2u);
 }
 
 TEST(Registry, APostRefreshesTheServerInsteadOfAddingItAgain) {
-  TestRegistry r;
+  TestRegistry r(200ms, "127.0.0.1:0", true);
   ASSERT_FALSE(r.post("tcp@127.0.0.1:7001"));
+  r.offset = 150ms;
   ASSERT_FALSE(r.post("tcp@127.0.0.1:7001"));
+  r.offset = 300ms;  // past the first beat's lease, within the second's
   EXPECT_EQ(r.registry.alive(), std::vector<std::string>{"tcp@127.0.0.1:7001"});
 }
 
@@ -32,7 +38,9 @@ TEST(Registry, AServerNotHeardFromWithinTheTimeoutIsNoLongerListed) {
   EXPECT_EQ(r.registry.alive().size(), 1u);
   r.offset = std::chrono::milliseconds(200);
   EXPECT_TRUE(r.registry.alive().empty());
-  EXPECT_EQ(*r.request("GET")->header("X-Geerpc-Servers"), "");
+  auto listed = r.request("GET");
+  ASSERT_TRUE(listed && listed->header("X-Geerpc-Servers")) << "no list";
+  EXPECT_EQ(*listed->header("X-Geerpc-Servers"), "");
 }
 
 TEST(Registry, TheSweepDropsExpiredServersWithoutAnyoneAsking) {
@@ -59,7 +67,7 @@ TEST(Registry, APostWithoutTheServerHeaderIs400) {
 
 TEST(Registry, AMalformedServerHeaderIs400) {
   TestRegistry r;
-  for (const auto* bad : {"", "tcp@127.0.0.1:7001;weight=0", ";weight=2"}) {
+  for (const auto* bad : {"", "tcp@127.0.0.1:7001;weight=0", ";weight=2", "foo", "tcp@a,tcp@b", "tcp@a b"}) {
     auto response = r.request("POST", {{"X-Geerpc-Server", bad}});
     ASSERT_FALSE(response) << bad;
     EXPECT_NE(response.error().message().find("answered 400"), std::string::npos) << response.error();
@@ -71,7 +79,7 @@ TEST(Registry, OtherMethodsAre405AndOtherPaths404) {
   TestRegistry r;
   EXPECT_NE(r.request("DELETE").error().message().find("answered 405"), std::string::npos);
   auto other = parse_http_url(r.url + "/elsewhere");
-  auto response = run(r.pool.get_executor(), http_call(*other, "GET", {}, 5s));
+  auto response = run(r.pool.get_executor(), http_call(*other, "GET", {}, "", 5s));
   EXPECT_NE(response.error().message().find("answered 404"), std::string::npos) << response.error();
 }
 
@@ -94,6 +102,7 @@ TEST(Registry, TenThousandServersAreAllListedSortedInTheHeaderAndInJson) {
   ASSERT_TRUE(response) << response.error();
   std::string joined;
   for (const auto& server : servers) joined.append(joined.empty() ? "" : ",").append(server);
+  ASSERT_NE(response->header("X-Geerpc-Servers"), nullptr);
   EXPECT_TRUE(*response->header("X-Geerpc-Servers") == joined);  // not EXPECT_EQ: 200 KB apart
   auto json = r.request("GET", {}, "?format=json");
   ASSERT_TRUE(json) << json.error();

@@ -33,7 +33,7 @@ struct TestRegistry {
   }
   Result<HttpMessage> request(std::string method, HttpHeaders headers = {}, std::string query = {}) {
     auto target = parse_http_url(url + query);
-    return run(pool.get_executor(), http_call(*target, std::move(method), std::move(headers), 5s));
+    return run(pool.get_executor(), http_call(*target, std::move(method), std::move(headers), "", 5s));
   }
   Error post(const std::string& server) {
     auto response = request("POST", {{"X-Geerpc-Server", server}});

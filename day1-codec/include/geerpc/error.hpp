@@ -83,6 +83,12 @@ class [[nodiscard]] Result {
     else
       return &value();
   }
+  auto operator->() const {
+    if constexpr (requires(const T& p) { p.operator->(); })
+      return value().operator->();
+    else
+      return &value();
+  }
   Error error() const { return has_value() ? Error() : std::get<1>(state_); }
 
  private:

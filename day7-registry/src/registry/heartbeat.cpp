@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
+#include <asio/ip/address.hpp>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
@@ -36,7 +37,9 @@ asio::awaitable<Error> beat(const State& state) {
   // Named arguments: GCC 12 destroys a temporary argument of a co_await'ed call twice.
   const std::string method = "POST";
   const HttpHeaders headers = {{std::string(server_header), state.entry}};
-  auto response = co_await http_call(state.url, method, headers, state.config.request_timeout, std::size_t{1} << 20);
+  const std::string body;
+  auto response =
+      co_await http_call(state.url, method, headers, body, state.config.request_timeout, std::size_t{1} << 20);
   co_return response ? Error() : response.error();
 }
 
@@ -71,22 +74,30 @@ void end(const std::shared_ptr<State>& state) {
   asio::post(state->strand, [state] { state->timer.cancel(); });  // the timer is the strand's
 }
 
-// What a client could dial: not an address that means "every interface".
+// What a client could dial: not an address that means "every interface", nor port 0.
 Error check_dialable(const std::string& text) {
   auto entry = parse_server_entry(text);
   if (!entry) return entry.error();
-  const auto at = entry->addr.find('@');
-  const auto host = at == std::string::npos ? std::string() : entry->addr.substr(at + 1);
-  for (const auto* every : {"0.0.0.0:", "[::]:", ":"})
-    if (host.starts_with(every))
-      return Error(errc::bad_address,
-                   "rpc registry: clients cannot dial '" + entry->addr + "'; register the address they should use");
-  return {};
+  const auto& addr = entry->addr;
+  const Error refused(errc::bad_address,
+                      "rpc registry: clients cannot dial '" + addr + "'; register the address they should use");
+  const auto at = addr.find('@');
+  if (at == std::string::npos) return refused;
+  const auto where = addr.substr(at + 1);
+  if (addr.compare(0, at, "unix") == 0) return where.empty() ? refused : Error();
+  const auto colon = where.rfind(':');
+  if (colon == std::string::npos || colon == 0 || where.substr(colon + 1) == "0") return refused;
+  auto host = where.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  std::error_code not_an_ip;  // a name such as localhost: dialable
+  const auto ip = asio::ip::make_address(host, not_an_ip);
+  return !not_an_ip && ip.is_unspecified() ? refused : Error();
 }
 
 }  // namespace
 
 Heartbeat& Heartbeat::operator=(Heartbeat&& other) noexcept {
+  if (this == &other) return *this;
   stop();
   state_ = std::move(other.state_);
   return *this;

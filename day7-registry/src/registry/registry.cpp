@@ -1,5 +1,6 @@
 #include "geerpc/registry/registry.hpp"
 
+#include <algorithm>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/post.hpp>
@@ -30,11 +31,12 @@ struct Registry::State {
     std::string text;  // as the heartbeat gave it: "tcp@127.0.0.1:7001;weight=2"
     std::chrono::steady_clock::time_point last;
   };
-  std::mutex mutex;  // guards the five below
+  std::mutex mutex;  // guards the six below
   std::map<std::string, Entry, std::less<>> servers;  // by address: GET lists them sorted
   Registry::Counts counts;
   std::vector<std::shared_ptr<Acceptor>> listeners;
   std::set<std::shared_ptr<Conn>> conns;
+  std::set<std::shared_ptr<asio::steady_timer>> answer_deadlines;  // see start_request
   bool stopping = false;
 };
 
@@ -58,18 +60,33 @@ std::vector<std::string> alive(State& state) {
 
 const char* const text_plain = "text/plain; charset=utf-8";
 
+// What a POST may register: an address as x_dial takes it ("tcp@host:port", "http@host:port",
+// "unix@/path"), of printable ASCII with no separator the list uses (',' ';') and no space.
+Result<std::string> checked_entry(std::string_view text) {
+  auto entry = parse_server_entry(text);
+  if (!entry) return Error(errc::bad_address, "rpc registry: " + entry.error().message());
+  const auto& addr = entry->addr;
+  const auto at = addr.find('@');
+  const bool printable =
+      std::all_of(addr.begin(), addr.end(), [](char c) { return c > ' ' && c < 0x7f && c != ',' && c != ';'; });
+  if (!printable || at == std::string::npos || at == 0 || at + 1 == addr.size())
+    return Error(errc::bad_address, "rpc registry: '" + addr + "' is not an address to dial (protocol@addr)");
+  return to_string(*entry);
+}
+
 // Go's ServeHTTP of GeeRegistry, for one request.
 std::string answer(State& state, const HttpMessage& request) {
   if (request.path() != default_registry_path)
     return http_response(404, "Not Found", text_plain, "404 page not found\n");
   if (request.method == "POST") {
     const auto* header = request.header(server_header);
-    if (!header) return http_response(400, "Bad Request", text_plain, "missing header X-Geerpc-Server\n");
-    auto entry = parse_server_entry(*header);
+    if (!header) return http_response(400, "Bad Request", text_plain, "rpc registry: missing header X-Geerpc-Server\n");
+    auto entry = checked_entry(*header);
     if (!entry) return http_response(400, "Bad Request", text_plain, entry.error().message() + "\n");
+    const auto addr = entry->substr(0, entry->find(';'));
     const auto now = state.config.clock();
     std::lock_guard lock(state.mutex);
-    state.servers[entry->addr] = {to_string(*entry), now};
+    state.servers[addr] = {std::move(*entry), now};
     ++state.counts.heartbeats;
     return http_response(200, "OK", text_plain, "");
   }
@@ -79,12 +96,12 @@ std::string answer(State& state, const HttpMessage& request) {
       std::lock_guard lock(state.mutex);
       ++state.counts.lists;
     }
+    // The JSON answer leaves the header out: a long list is why a client asks for JSON.
+    if (request.has_parameter("format=json"))
+      return http_response(200, "OK", "application/json", nlohmann::json{{"servers", list}}.dump() + "\n");
     std::string joined;
     for (const auto& text : list) joined.append(joined.empty() ? "" : ",").append(text);
-    const bool json = request.has_parameter("format=json");
-    return http_response(200, "OK", json ? "application/json" : text_plain,
-                         json ? nlohmann::json{{"servers", list}}.dump() + "\n" : "",
-                         {{std::string(servers_header), joined}});
+    return http_response(200, "OK", text_plain, "", {{std::string(servers_header), joined}});
   }
   return http_response(405, "Method Not Allowed", text_plain, "405 method not allowed\n");
 }
@@ -112,8 +129,18 @@ void start_request(const std::shared_ptr<State>& state, Socket socket) {
   }
   asio::co_spawn(conn->get_executor(), serve_request(state, conn), [state, conn](const std::exception_ptr&) {
     conn->close_after_flush();  // every answer says Connection: close
+    // A client that does not read its answer gets head_timeout to do so, then it is closed. The
+    // timer holds the connection weakly: one that has flushed and closed is gone already.
+    auto deadline = std::make_shared<asio::steady_timer>(conn->get_executor(), state->config.http.head_timeout);
     std::lock_guard lock(state->mutex);
     state->conns.erase(conn);
+    if (state->stopping) return;
+    state->answer_deadlines.insert(deadline);
+    deadline->async_wait([state, deadline, weak = std::weak_ptr<Conn>(conn)](std::error_code) {
+      if (auto open = weak.lock()) open->close();
+      std::lock_guard lock(state->mutex);
+      state->answer_deadlines.erase(deadline);
+    });
   });
 }
 
@@ -139,6 +166,7 @@ asio::awaitable<void> sweep(std::shared_ptr<State> state) {
     if (auto [ec] = co_await state->sweeper.async_wait(use_nothrow); ec) co_return;  // stopped
     const auto now = state->config.clock();
     std::lock_guard lock(state->mutex);
+    if (state->stopping) co_return;  // a stop that came as this wait ended
     std::erase_if(state->servers, [&](const auto& server) { return expired(*state, server.second, now); });
   }
 }
@@ -147,12 +175,16 @@ asio::awaitable<void> sweep(std::shared_ptr<State> state) {
 void close_everything(State& state) {
   std::vector<std::shared_ptr<Acceptor>> listeners;
   std::vector<std::shared_ptr<Conn>> conns;
+  std::set<std::shared_ptr<asio::steady_timer>> deadlines;
   {
     std::lock_guard lock(state.mutex);
     state.stopping = true;
     listeners.swap(state.listeners);
     conns.assign(state.conns.begin(), state.conns.end());
+    deadlines.swap(state.answer_deadlines);
   }
+  for (auto& deadline : deadlines)  // each is its connection's, on that strand
+    asio::post(deadline->get_executor(), [deadline] { deadline->cancel(); });
   std::error_code ignored;
   for (auto& listener : listeners) listener->close(ignored);
   state.sweeper.cancel();

@@ -1,6 +1,7 @@
 #include "geerpc/xclient/registry_discovery.hpp"
 
 #include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
 #include <asio/strand.hpp>
 #include <asio/use_future.hpp>
 #include <nlohmann/json.hpp>
@@ -44,7 +45,8 @@ asio::awaitable<Result<std::vector<std::string>>> fetch(HttpUrl url, std::chrono
   url.target += url.target.find('?') == std::string::npos ? "?format=json" : "&format=json";
   const std::string method = "GET";  // named: GCC 12 destroys a temporary argument of a co_await'ed call twice
   const HttpHeaders headers;
-  auto response = co_await http_call(url, method, headers, timeout);
+  const std::string body;
+  auto response = co_await http_call(url, method, headers, body, timeout);
   if (!response) co_return response.error();
   co_return read_list(*response);
 }
@@ -67,32 +69,18 @@ Error RegistryDiscovery::update(const std::vector<std::string>& servers) {
   return {};
 }
 
-asio::awaitable<Error> RegistryDiscovery::async_refresh() {
-  if (!url_) co_return url_.error();
-  bool waiter = false;
-  {
-    std::lock_guard lock(mutex_);
-    const auto now = Clock::now();
-    if (has_list_ && now - last_update_ < update_timeout_) co_return Error();
-    if (last_failure_ != Clock::time_point{} &&
-        now - last_failure_ < std::min<Clock::duration>(update_timeout_, retry_after))
-      co_return has_list_ ? Error() : last_error_;  // the last GET failed a moment ago
-    if (fetching_) {
-      if (has_list_) co_return Error();  // the list at hand will do while another refresh runs
-      waiter = true;
-    } else {
-      fetching_ = true;
-      fetched_.add();
-    }
+asio::awaitable<void> RegistryDiscovery::fetch_and_update() {
+  Result<std::vector<std::string>> list = Error(errc::bad_http, "the registry could not be asked");
+  try {
+    list = co_await fetch(*url_, request_timeout_);
+  } catch (const std::exception&) {  // not expected (errors are values); the bookkeeping below must run
   }
-  if (waiter) {
-    // Nothing to offer yet: wait for the GET under way (which ends within its own timeout).
-    co_await fetched_.wait_until(Clock::now() + request_timeout_ + std::chrono::seconds(1));
-    std::lock_guard lock(mutex_);
-    co_return has_list_ ? Error() : last_error_;
+  Error error = list ? Error() : list.error();
+  if (list) {
+    // An unchanged list is not set again: that would restart round robin and the weights.
+    auto current = MultiServersDiscovery::get_all();
+    if (!current || *current != *list) error = MultiServersDiscovery::update(*list);
   }
-  auto list = co_await fetch(*url_, request_timeout_);
-  const Error error = list ? MultiServersDiscovery::update(*list) : list.error();
   {
     std::lock_guard lock(mutex_);
     fetching_ = false;
@@ -105,12 +93,34 @@ asio::awaitable<Error> RegistryDiscovery::async_refresh() {
     }
   }
   fetched_.done();
-  co_return error;
+}
+
+asio::awaitable<Error> RegistryDiscovery::async_refresh(bool wait, Deadline deadline) {
+  if (!url_) co_return url_.error();
+  {
+    std::lock_guard lock(mutex_);
+    const auto now = Clock::now();
+    const bool fresh = has_list_ && now - last_update_ < update_timeout_;
+    const bool failed_lately = last_failure_ != Clock::time_point{} &&
+                               now - last_failure_ < std::min<Clock::duration>(update_timeout_, retry_after);
+    if (!wait && (fresh || failed_lately)) co_return has_list_ ? Error() : last_error_;
+    if (!fetching_) {
+      // On its own, on the discovery's thread: no caller's cancellation or deadline cuts it short.
+      fetching_ = true;
+      fetched_.add();
+      asio::co_spawn(asio::make_strand(io_), fetch_and_update(), asio::detached);
+    }
+    if (!wait && has_list_) co_return Error();  // the list at hand serves until the answer comes
+  }
+  if (!co_await fetched_.wait_until(std::min(deadline, Clock::now() + request_timeout_ + std::chrono::seconds(1))))
+    co_return Error(errc::call_timeout, "rpc registry discovery: no answer from the registry in time");
+  std::lock_guard lock(mutex_);
+  co_return has_list_ && !wait ? Error() : (last_update_ >= last_failure_ ? Error() : last_error_);
 }
 
 Error RegistryDiscovery::refresh() {
-  // A strand: async_refresh may wait on a WaitGroup.
-  return asio::co_spawn(asio::make_strand(io_), async_refresh(), asio::use_future).get();
+  // A strand: async_refresh waits on a WaitGroup.
+  return asio::co_spawn(asio::make_strand(io_), async_refresh(true, Clock::time_point::max()), asio::use_future).get();
 }
 
 Error RegistryDiscovery::offer(const Error& refreshed, bool have_servers) const {
@@ -119,28 +129,30 @@ Error RegistryDiscovery::offer(const Error& refreshed, bool have_servers) const 
 }
 
 Result<std::string> RegistryDiscovery::get(SelectMode mode, std::string_view key) {
-  const auto refreshed = refresh();
+  const auto refreshed =
+      asio::co_spawn(asio::make_strand(io_), async_refresh(false, Clock::time_point::max()), asio::use_future).get();
   auto server = MultiServersDiscovery::get(mode, key);
   if (auto error = offer(refreshed, static_cast<bool>(server))) return error;
   return server;
 }
 
 Result<std::vector<std::string>> RegistryDiscovery::get_all() {
-  const auto refreshed = refresh();
+  const auto refreshed =
+      asio::co_spawn(asio::make_strand(io_), async_refresh(false, Clock::time_point::max()), asio::use_future).get();
   auto servers = MultiServersDiscovery::get_all();
   if (auto error = offer(refreshed, servers && !servers->empty())) return error;
   return servers;
 }
 
-asio::awaitable<Result<std::string>> RegistryDiscovery::async_get(SelectMode mode, std::string key) {
-  const auto refreshed = co_await async_refresh();
+asio::awaitable<Result<std::string>> RegistryDiscovery::async_get(SelectMode mode, std::string key, Deadline deadline) {
+  const auto refreshed = co_await async_refresh(false, deadline);
   auto server = MultiServersDiscovery::get(mode, key);
   if (auto error = offer(refreshed, static_cast<bool>(server))) co_return error;
   co_return server;
 }
 
-asio::awaitable<Result<std::vector<std::string>>> RegistryDiscovery::async_get_all() {
-  const auto refreshed = co_await async_refresh();
+asio::awaitable<Result<std::vector<std::string>>> RegistryDiscovery::async_get_all(Deadline deadline) {
+  const auto refreshed = co_await async_refresh(false, deadline);
   auto servers = MultiServersDiscovery::get_all();
   if (auto error = offer(refreshed, servers && !servers->empty())) co_return error;
   co_return servers;

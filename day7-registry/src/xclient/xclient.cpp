@@ -84,13 +84,13 @@ class Lease {
 
 // Clients of servers that left the discovery list are closed once their calls are done (Go's stay
 // open forever).
-asio::awaitable<void> drop_departed(State& state) {
+asio::awaitable<void> drop_departed(State& state, Clock::time_point deadline) {
   const auto generation = state.discovery->generation();
   {
     std::lock_guard lock(state.mutex);
     if (generation <= state.generation && !state.rescan) co_return;
   }
-  auto servers = co_await state.discovery->async_get_all();
+  auto servers = co_await state.discovery->async_get_all(deadline);
   if (!servers) co_return;
   std::vector<std::string> listed;
   for (const auto& text : *servers)
@@ -221,9 +221,9 @@ asio::awaitable<Error> ended(const CallContext& ctx) {
 // listed server that was not.
 asio::awaitable<Result<std::string>> next_server(State& state, const CallContext& ctx,
                                                  const std::vector<std::string>& tried) {
-  auto addr = co_await state.discovery->async_get(state.mode, ctx.key);
+  auto addr = co_await state.discovery->async_get(state.mode, ctx.key, ctx.deadline);
   if (!addr || std::find(tried.begin(), tried.end(), *addr) == tried.end()) co_return addr;
-  auto all = co_await state.discovery->async_get_all();
+  auto all = co_await state.discovery->async_get_all(ctx.deadline);
   if (!all) co_return all.error();
   for (const auto& text : *all) {
     auto entry = parse_server_entry(text);
@@ -267,7 +267,7 @@ asio::any_io_executor XClient::call_executor() {
 asio::awaitable<Error> XClient::call_body(std::shared_ptr<State> state, CallContext ctx, std::string service_method,
                                           Body args, Body* reply) {
   if (is_closed(*state)) co_return closed_error();
-  co_await drop_departed(*state);
+  co_await drop_departed(*state, ctx.deadline);
   std::vector<std::string> tried;
   Error last = Error(errc::no_servers, "rpc discovery: no available servers");
   for (std::size_t attempt = 0; attempt < std::max<std::size_t>(1, state->config.max_tries); ++attempt) {
@@ -286,8 +286,8 @@ asio::awaitable<Error> XClient::call_body(std::shared_ptr<State> state, CallCont
 asio::awaitable<Error> XClient::broadcast_body(std::shared_ptr<State> state, CallContext ctx,
                                                std::string service_method, Body args, Body* reply) {
   if (is_closed(*state)) co_return closed_error();
-  co_await drop_departed(*state);
-  auto servers = co_await state->discovery->async_get_all();
+  co_await drop_departed(*state, ctx.deadline);
+  auto servers = co_await state->discovery->async_get_all(ctx.deadline);
   if (!servers) co_return servers.error();
   std::vector<std::string> addrs;
   for (const auto& text : *servers) {

@@ -63,6 +63,7 @@ auto async_heartbeat(const asio::any_io_executor& executor, std::string registry
                            detail::start_heartbeat(executor, std::move(registry_url), std::move(addr), config),
                            std::forward<Token>(token));
 }
+// The same, blocking: not from a thread that runs `executor`.
 [[nodiscard]] Result<Heartbeat> heartbeat(const asio::any_io_executor& executor, std::string registry_url,
                                           std::string addr, HeartbeatConfig config = {});
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <asio/awaitable.hpp>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -49,9 +50,17 @@ class Discovery {
   // Every entry, as given to update.
   [[nodiscard]] virtual Result<std::vector<std::string>> get_all() = 0;
   // The same two for coroutines, which XClient uses: a discovery whose refresh does I/O (day 7's)
-  // waits for it without holding a thread. By default they are the blocking ones.
-  virtual asio::awaitable<Result<std::string>> async_get(SelectMode mode, std::string key) { co_return get(mode, key); }
-  virtual asio::awaitable<Result<std::vector<std::string>>> async_get_all() { co_return get_all(); }
+  // waits for it without holding a thread, and not past `deadline`. By default they are the
+  // blocking ones.
+  using Deadline = std::chrono::steady_clock::time_point;
+  virtual asio::awaitable<Result<std::string>> async_get(SelectMode mode, std::string key, Deadline deadline) {
+    (void)deadline;
+    co_return get(mode, key);
+  }
+  virtual asio::awaitable<Result<std::vector<std::string>>> async_get_all(Deadline deadline) {
+    (void)deadline;
+    co_return get_all();
+  }
   // Grows by one with every change of the list: how XClient notices servers that left.
   virtual std::uint64_t generation() = 0;
 };

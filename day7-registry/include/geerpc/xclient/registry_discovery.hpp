@@ -23,28 +23,32 @@ class RegistryDiscovery : public MultiServersDiscovery {
                              std::chrono::milliseconds request_timeout = std::chrono::seconds(5));
   ~RegistryDiscovery() override;
 
-  // Asks the registry unless the list is younger than update_timeout. Concurrent refreshes share
-  // one GET, and none holds a lock while it runs (Go holds its lock across a GET with no
-  // timeout). When a list is at hand, only the refresh that starts the GET waits for it; the
-  // others go on with the list they have. A failed GET keeps the last good list, and is tried
-  // again after a second at the soonest.
-  asio::awaitable<Error> async_refresh();
-  // The same, blocking: the GET runs on a thread of the discovery's own.
+  // Asks the registry now (unless a GET is under way already) and waits for the answer, at most
+  // request_timeout. A failed GET keeps the last good list.
   Error refresh() override;
   Error update(const std::vector<std::string>& servers) override;  // also counts as fresh
 
-  // The list after a refresh. A refresh's error is reported only when there is no list to offer.
+  // The list, refreshed first when it is older than update_timeout. The GET runs on a thread of
+  // the discovery's own, holding no lock (Go holds its lock across a GET with no timeout), and
+  // all callers share it. With a list at hand nobody waits for it: the list at hand serves until
+  // the answer comes. Only when there is no list yet do callers wait, each until its deadline.
+  // A failed GET is tried again after min(update_timeout, 1 s), and its error is reported only
+  // when there is no list to offer.
   Result<std::string> get(SelectMode mode, std::string_view key = {}) override;
   Result<std::vector<std::string>> get_all() override;
-  asio::awaitable<Result<std::string>> async_get(SelectMode mode, std::string key) override;
-  asio::awaitable<Result<std::vector<std::string>>> async_get_all() override;
+  asio::awaitable<Result<std::string>> async_get(SelectMode mode, std::string key, Deadline deadline) override;
+  asio::awaitable<Result<std::vector<std::string>>> async_get_all(Deadline deadline) override;
 
  private:
+  // Starts a GET if the list is stale and none runs; with `wait`, or with no list at hand, waits
+  // for the GET under way until `deadline`.
+  asio::awaitable<Error> async_refresh(bool wait, Deadline deadline);
+  asio::awaitable<void> fetch_and_update();
   Error offer(const Error& refreshed, bool have_servers) const;
 
   const Result<HttpUrl> url_;
   const std::chrono::milliseconds update_timeout_, request_timeout_;
-  asio::thread_pool io_{1};  // for refresh(), the blocking one
+  asio::thread_pool io_{1};  // the GETs run here, whoever waits for them
   std::mutex mutex_;  // guards the six below
   std::chrono::steady_clock::time_point last_update_{}, last_failure_{};
   Error last_error_;
