@@ -6,6 +6,8 @@
 //   day7_demo --registry ADDR                   a registry only, until Ctrl-C
 //   day7_demo --serve ADDR [--registry-url URL] a server (that heartbeats to URL), until Ctrl-C
 //   day7_demo --registry-url URL                the calls and broadcasts, to servers found at URL
+//   day7_demo --etcd                            the demo with etcd as the registry, an etcd of its own
+//   day7_demo --etcd-endpoints URL              the same with the etcd at URL
 // For example, in three terminals:
 //   day7_demo --registry 127.0.0.1:9999
 //   day7_demo --serve 127.0.0.1:7001 --registry-url http://127.0.0.1:9999/_geerpc_/registry
@@ -23,10 +25,13 @@
 #include <vector>
 
 #include "geerpc/http.hpp"
+#include "geerpc/registry/etcd.hpp"
+#include "geerpc/registry/etcd_local.hpp"
 #include "geerpc/registry/heartbeat.hpp"
 #include "geerpc/registry/registry.hpp"
 #include "geerpc/server.hpp"
 #include "geerpc/service.hpp"
+#include "geerpc/xclient/etcd_discovery.hpp"
 #include "geerpc/xclient/registry_discovery.hpp"
 #include "geerpc/xclient/xclient.hpp"
 
@@ -135,9 +140,8 @@ void five_at_once(const std::function<void(int)>& body) {
   for (int i = 0; i < 5; ++i) threads.emplace_back(body, i);
 }
 
-// GeeRPC day 7's call() and broadcast(): servers found through the registry at `registry_url`.
-int call(asio::thread_pool& pool, const std::string& registry_url) {
-  auto discovery = std::make_shared<geerpc::RegistryDiscovery>(registry_url);
+// GeeRPC day 7's call() and broadcast(): servers found through `discovery`.
+int call(asio::thread_pool& pool, const std::shared_ptr<geerpc::Discovery>& discovery) {
   geerpc::XClient xc(pool.get_executor(), discovery, geerpc::SelectMode::random);
   Outcomes calls, sums, sleeps;
   five_at_once([&](int i) { foo(xc, {}, "call", "Foo.Sum", Args{i, i * i}, calls); });
@@ -182,9 +186,43 @@ int demo(asio::thread_pool& pool, geerpc::Server& first, geerpc::Server& second)
     beats.push_back(std::move(*beat));
   }
 
-  const int rc = call(pool, registry_url);
+  const int rc = call(pool, std::make_shared<geerpc::RegistryDiscovery>(registry_url));
   registry.stop();
   return rc;
+}
+
+// The same flow with etcd as the registry: servers register under a lease, the client watches.
+int demo_etcd(asio::thread_pool& pool, geerpc::Server& first, geerpc::Server& second, std::string endpoint) {
+  std::unique_ptr<geerpc::LocalEtcd> local;
+  if (endpoint.empty()) {  // an etcd of our own on loopback, stopped when the demo ends
+    auto started = geerpc::LocalEtcd::start();
+    if (!started) {
+      std::cerr << "etcd: " << started.error() << '\n';
+      return 1;
+    }
+    local = std::move(*started);
+    endpoint = local->endpoint();
+    std::cout << "etcd at " << endpoint << " (pid " << local->pid() << ")\n";
+  }
+  const geerpc::EtcdConfig config{.endpoints = {endpoint}, .prefix = "/geerpc/demo"};
+  std::vector<geerpc::EtcdRegistration> registrations;
+  for (auto* server : {&first, &second}) {
+    auto listener = geerpc::listen(pool.get_executor(), "tcp", "127.0.0.1:0");
+    if (!listener) {
+      std::cerr << "listen: " << listener.error() << '\n';
+      return 1;
+    }
+    const auto address = "tcp@" + geerpc::to_string(listener->local_endpoint());
+    server->accept(std::move(*listener));
+    auto registration = geerpc::etcd_register(*server, config, address);
+    if (!registration) {
+      std::cerr << "etcd_register: " << registration.error() << '\n';
+      return 1;
+    }
+    std::cout << "start rpc server on " << address << '\n';
+    registrations.push_back(std::move(*registration));
+  }
+  return call(pool, std::make_shared<geerpc::EtcdDiscovery>(config));
 }
 
 }  // namespace
@@ -200,13 +238,16 @@ int main(int argc, char** argv) {
   const bool server_only =
       (args.size() == 2 || (args.size() == 4 && !option("--registry-url").empty())) && !option("--serve").empty();
   const bool client_only = args.size() == 2 && args[0] == "--registry-url";
-  if (!args.empty() && !registry_only && !server_only && !client_only) {
-    std::cerr << "usage: day7_demo [--registry ADDR | --serve ADDR [--registry-url URL] | --registry-url URL]\n";
+  const bool with_etcd =
+      (args.size() == 1 && args[0] == "--etcd") || (args.size() == 2 && args[0] == "--etcd-endpoints");
+  if (!args.empty() && !registry_only && !server_only && !client_only && !with_etcd) {
+    std::cerr << "usage: day7_demo [--registry ADDR | --serve ADDR [--registry-url URL] | --registry-url URL |\n"
+                 "                  --etcd | --etcd-endpoints URL]\n";
     return 2;
   }
   asio::thread_pool pool(2);
   if (registry_only) return serve_registry(pool, option("--registry"));
-  if (client_only) return call(pool, option("--registry-url"));
+  if (client_only) return call(pool, std::make_shared<geerpc::RegistryDiscovery>(option("--registry-url")));
   geerpc::Server first(pool.get_executor()), second(pool.get_executor());
   Foo foo;
   for (auto* server : {&first, &second}) {
@@ -216,8 +257,9 @@ int main(int argc, char** argv) {
     }
     server->handle_http();
   }
-  const int rc =
-      args.empty() ? demo(pool, first, second) : serve(pool, first, option("--serve"), option("--registry-url"));
+  const int rc = args.empty() ? demo(pool, first, second)
+                 : with_etcd  ? demo_etcd(pool, first, second, option("--etcd-endpoints"))
+                              : serve(pool, first, option("--serve"), option("--registry-url"));
   first.stop();
   second.stop();
   return rc;

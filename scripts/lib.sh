@@ -28,10 +28,11 @@ ensure_build_deps() {
   ensure_packages cmake g++ make ninja-build libasio-dev nlohmann-json3-dev libgtest-dev libhttp-parser-dev
 }
 
-# What the tests need besides: chromium for day 5's debug page test in a real browser.
+# What the tests need besides: chromium for day 5's debug page test in a real browser, etcd for
+# day 7's etcd tests.
 ensure_test_deps() {
   ensure_build_deps
-  ensure_packages chromium
+  ensure_packages chromium etcd-server etcd-client
 }
 
 # configure_and_build BUILD_DIR [cmake args...]: configures once, then builds every target

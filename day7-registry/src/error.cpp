@@ -34,6 +34,8 @@ class category final : public std::error_category {
       case errc::http_timeout: return "HTTP exchange timed out";
       case errc::bad_http_status: return "unexpected HTTP response";
       case errc::no_servers: return "no available servers";
+      case errc::etcd_error: return "etcd answered with an error";
+      case errc::lease_lost: return "the etcd lease is gone";
     }
     return "unknown geerpc error";
   }

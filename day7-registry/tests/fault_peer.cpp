@@ -3,6 +3,9 @@
 //                                printing "GOT <seq>" for each
 //   fault_peer client <address>  calls Foo.Sum over and over, 1,000 calls in flight at a time,
 //                                prints "CALLING" once the first batch is answered
+//   fault_peer etcd-server <endpoint> <prefix>
+//                                serves Foo.Sum, registered in etcd with a 2 s lease, and prints
+//                                "REGISTERED <addr>"
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/strand.hpp>
@@ -12,6 +15,9 @@
 
 #include "geerpc/client.hpp"
 #include "geerpc/protocol.hpp"
+#include "geerpc/registry/etcd.hpp"
+#include "geerpc/server.hpp"
+#include "geerpc/service.hpp"
 
 namespace {
 
@@ -37,6 +43,19 @@ asio::awaitable<void> accept_forever(geerpc::Acceptor& listener, asio::thread_po
   }
 }
 
+struct Args {
+  int num1 = 0, num2 = 0;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Args, num1, num2)
+
+struct Foo {
+  geerpc::Error Sum(Args args, int* reply) {
+    *reply = args.num1 + args.num2;
+    return {};
+  }
+};
+GEERPC_SERVICE(Foo, Sum)
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -48,6 +67,19 @@ int main(int argc, char** argv) {
     std::printf("LISTENING %s\n", geerpc::to_string(listener->local_endpoint()).c_str());
     std::fflush(stdout);
     asio::co_spawn(pool, accept_forever(*listener, pool), asio::detached);
+    pool.join();  // until killed
+  } else if (mode == "etcd-server" && argc > 3) {
+    geerpc::Server server(pool.get_executor());
+    Foo foo;
+    auto listener = geerpc::listen(pool.get_executor(), "tcp", "127.0.0.1:0");
+    if (!listener || server.register_service(foo)) return 1;
+    const auto addr = "tcp@" + geerpc::to_string(listener->local_endpoint());
+    server.accept(std::move(*listener));
+    auto registration =
+        geerpc::etcd_register({.endpoints = {argv[2]}, .prefix = argv[3], .ttl = std::chrono::seconds(2)}, addr);
+    if (!registration) return 1;
+    std::printf("REGISTERED %s\n", addr.c_str());
+    std::fflush(stdout);
     pool.join();  // until killed
   } else if (mode == "client" && argc > 2) {
     auto client = geerpc::dial(pool.get_executor(), "tcp", argv[2]);

@@ -38,6 +38,8 @@ enum class errc {
   http_timeout,  // an HTTP head or exchange did not finish within its time limit
   bad_http_status,  // the HTTP answer was not the one expected (CONNECT: 200 Connected to Gee RPC)
   no_servers,  // discovery has no server to offer
+  etcd_error,  // etcd answered with an error, or with something that is not what etcd sends
+  lease_lost,  // the etcd lease a registration holds has expired or been revoked
 };
 
 }  // namespace geerpc

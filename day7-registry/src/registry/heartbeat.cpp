@@ -74,7 +74,8 @@ void end(const std::shared_ptr<State>& state) {
   asio::post(state->strand, [state] { state->timer.cancel(); });  // the timer is the strand's
 }
 
-// What a client could dial: not an address that means "every interface", nor port 0.
+}  // namespace
+
 Error check_dialable(const std::string& text) {
   auto entry = parse_server_entry(text);
   if (!entry) return entry.error();
@@ -93,8 +94,6 @@ Error check_dialable(const std::string& text) {
   const auto ip = asio::ip::make_address(host, not_an_ip);
   return !not_an_ip && ip.is_unspecified() ? refused : Error();
 }
-
-}  // namespace
 
 Heartbeat& Heartbeat::operator=(Heartbeat&& other) noexcept {
   if (this == &other) return *this;

@@ -17,6 +17,10 @@
 
 namespace geerpc {
 
+// errc::bad_address unless a client could dial `addr`: an address that means "every interface"
+// (0.0.0.0, [::], an empty host) or port 0 cannot be.
+[[nodiscard]] Error check_dialable(const std::string& addr);
+
 struct HeartbeatConfig {
   // Between two beats. Go's default: the registry's default timeout (5 min) minus a minute.
   std::chrono::milliseconds period = std::chrono::minutes(4);
