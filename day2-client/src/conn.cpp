@@ -70,7 +70,7 @@ asio::awaitable<std::error_code> Conn::fill(std::size_t need) {
     }
     end_ += n;
   }
-  frame_timer_.disarm();
+  // Still armed: the timer runs until the whole frame or line is in, whatever the reads in between.
   co_return std::error_code{};
 }
 
@@ -81,8 +81,11 @@ asio::awaitable<std::error_code> Conn::read_line(std::string& line, std::size_t 
     const std::size_t unscanned = end_ - begin_ - scanned;
     const auto* newline = unscanned ? static_cast<const char*>(std::memchr(start + scanned, '\n', unscanned)) : nullptr;
     if (newline) {
+      // The limit is on the line, wherever the reads happened to cut it.
+      if (static_cast<std::size_t>(newline - start) >= max_length) co_return errc::frame_too_large;
       line.assign(start, newline);
       begin_ += static_cast<std::size_t>(newline - start) + 1;
+      frame_timer_.disarm();
       co_return std::error_code{};
     }
     scanned = end_ - begin_;
@@ -99,6 +102,7 @@ asio::awaitable<std::error_code> Conn::read_frame(std::string_view& frame) {
   if (auto ec = co_await fill(4 + size)) co_return ec == asio::error::eof ? errc::truncated_frame : ec;
   frame = {buffer_.get() + begin_ + 4, size};
   begin_ += 4 + size;
+  frame_timer_.disarm();
   co_return std::error_code{};
 }
 

@@ -364,8 +364,10 @@ void reserve(std::string& out, const Header& header, const Body& body) {
               (string_size > separate_blob_size ? 0 : string_size + 16));
 }
 
-bool refuse_deep_json(int depth, json::parse_event_t, json&) {
-  if (depth > max_nesting) throw std::invalid_argument("nesting too deep");
+bool refuse_deep_json(int depth, json::parse_event_t event, json&) {
+  // `depth` counts the arrays and objects around the event: the 65th one starts at depth 64.
+  const bool starts = event == json::parse_event_t::array_start || event == json::parse_event_t::object_start;
+  if (starts && depth >= max_nesting) throw std::invalid_argument("nesting too deep");
   return true;
 }
 

@@ -80,10 +80,11 @@ TEST(CodecFactory, ReportsAnUnknownType) {
 
 // Raw bytes in, frames out: these drive Conn::read_frame directly.
 struct FramePair {
-  explicit FramePair(std::size_t max_frame = default_max_frame_size) {
+  explicit FramePair(std::size_t max_frame = default_max_frame_size,
+                     std::chrono::milliseconds frame_timeout = default_frame_timeout) {
     auto [a, b] = socket_pair(pool.get_executor());
     raw = std::move(a);
-    conn = std::make_shared<Conn>(std::move(b), max_frame);
+    conn = std::make_shared<Conn>(std::move(b), max_frame, frame_timeout);
   }
   ~FramePair() {
     conn->close();
@@ -154,6 +155,50 @@ TEST(FrameReader, KeepsBytesAfterTheOptionLineForTheFrames) {
   }(*pair.conn));
   EXPECT_EQ(line, "{\"line\":1}");
   EXPECT_EQ(*pair.read_frame(), "next");
+}
+
+TEST(FrameReader, ALineOfTheMaximumLengthIsRefusedWhereverItsNewlineArrives) {
+  for (const std::size_t length : {99u, 100u}) {
+    FramePair pair;
+    asio::write(pair.raw, asio::buffer(std::string(length, 'x') + "\n"));  // one write: the newline comes along
+    auto got = run(pair.conn->get_executor(), [](Conn& c) -> asio::awaitable<std::error_code> {
+      std::string l;
+      co_return co_await c.read_line(l, 100);
+    }(*pair.conn));
+    EXPECT_EQ(got, length < 100 ? std::error_code() : make_error_code(errc::frame_too_large)) << length;
+  }
+}
+
+// Sends `bytes` one at a time, each well within the frame timeout, until they are all sent or the
+// reader has closed the connection.
+void trickle(Socket& socket, std::string_view bytes, std::chrono::milliseconds gap) {
+  for (char c : bytes) {
+    std::error_code ec;
+    asio::write(socket, asio::buffer(&c, 1), ec);
+    if (ec) return;
+    std::this_thread::sleep_for(gap);
+  }
+}
+
+TEST(FrameReader, ATrickleOfBytesCannotKeepAFrameOpenPastTheFrameTimeout) {
+  FramePair pair(default_max_frame_size, 200ms);
+  auto reader = std::async(std::launch::async, [&] { return pair.read_frame(); });
+  trickle(pair.raw, frame(std::string(40, 'x')), 20ms);  // each gap 20 ms, the frame 880 ms
+  auto got = reader.get();
+  ASSERT_FALSE(got);
+  EXPECT_EQ(got.error(), errc::frame_timeout);
+}
+
+TEST(FrameReader, ATrickleOfBytesCannotKeepALineOpenPastTheFrameTimeout) {
+  FramePair pair(default_max_frame_size, 200ms);
+  auto reader = std::async(std::launch::async, [&] {
+    return run(pair.conn->get_executor(), [](Conn& c) -> asio::awaitable<std::error_code> {
+      std::string l;
+      co_return co_await c.read_line(l, 100);
+    }(*pair.conn));
+  });
+  trickle(pair.raw, std::string(40, 'x') + "\n", 20ms);
+  EXPECT_EQ(reader.get(), errc::frame_timeout);
 }
 
 // Bytes out: a Conn whose io_context runs only when a test says so, so the deferred writer
@@ -682,6 +727,13 @@ Error body_error(const Type& type, const std::string& body_frame) {
 TEST(CodecLimits, BodiesNestedDeeperThanTheLimitAreRefusedNotACrash) {
   EXPECT_EQ(body_error(json_type, std::string(100000, '[') + std::string(100000, ']')), errc::bad_body);
   EXPECT_EQ(body_error(msgpack_type, std::string(100000, '\x91') + '\xc0'), errc::bad_body);
+}
+
+TEST(CodecLimits, BothCodecsCountTheLevelsAlikeEvenWhenTheInnermostIsEmpty) {
+  EXPECT_FALSE(body_error(json_type, std::string(64, '[') + std::string(64, ']')));
+  EXPECT_FALSE(body_error(msgpack_type, std::string(63, '\x91') + '\x90'));
+  EXPECT_EQ(body_error(json_type, std::string(65, '[') + std::string(65, ']')), errc::bad_body);
+  EXPECT_EQ(body_error(msgpack_type, std::string(64, '\x91') + '\x90'), errc::bad_body);
 }
 
 // An ext value is one the fast MessagePack reader leaves to nlohmann, with the rest of the body.

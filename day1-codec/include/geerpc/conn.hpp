@@ -60,8 +60,9 @@ class Conn : public std::enable_shared_from_this<Conn> {
 
   Socket::executor_type get_executor() noexcept { return socket_.get_executor(); }
 
-  // Reads up to and including '\n' and returns the line without it. Bytes past the newline stay
-  // in the buffer for read_frame: nothing that follows the line is ever lost.
+  // Reads up to and including '\n' and returns the line without it: errc::frame_too_large when it
+  // is max_length bytes or longer. Bytes past the newline stay in the buffer for read_frame:
+  // nothing that follows the line is ever lost.
   asio::awaitable<std::error_code> read_line(std::string& line, std::size_t max_length);
 
   // Reads one frame. The view stays valid until the next read. A clean close between frames is
