@@ -71,7 +71,7 @@ void send_response(Codec& codec, const Header& h, Body body, Flush flush = Flush
     // A reply the codec cannot encode (a string that is not UTF-8, for JSON) is still answered.
     const Header failed{.service_method = h.service_method,
                         .seq = h.seq,
-                        .error = "rpc server: cannot encode response: " + ec.message()};
+                        .error = "rpc server: cannot encode response: a string in it is not valid UTF-8"};
     if (codec.write(failed, invalid_request, flush)) log("rpc server: cannot encode response " + std::to_string(h.seq));
   }
 }

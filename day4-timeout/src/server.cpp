@@ -100,7 +100,7 @@ void send_response(Codec& codec, const Header& h, Body body, Flush flush = Flush
     // A reply the codec cannot encode (a string that is not UTF-8, for JSON) is still answered.
     const Header failed{.service_method = h.service_method,
                         .seq = h.seq,
-                        .error = "rpc server: cannot encode response: " + ec.message()};
+                        .error = "rpc server: cannot encode response: a string in it is not valid UTF-8"};
     if (codec.write(failed, invalid_request, flush)) log("rpc server: cannot encode response " + std::to_string(h.seq));
   }
 }
@@ -146,7 +146,11 @@ void send_result(Codec& codec, Request& req, const Error& err, Flush flush) {
   Body reply;
   try {
     reply = req.mtype->encode_replyv(req.replyv.get());
-  } catch (const std::exception& e) {  // the reply type's to_json threw
+  } catch (const nlohmann::json::exception&) {  // in the project's words, not the library's
+    req.h.error = "rpc server: cannot encode reply: " + req.mtype->reply_type + " does not convert to JSON";
+    send_response(codec, req.h, invalid_request, flush);
+    return;
+  } catch (const std::exception& e) {  // the reply type's own to_json threw, in its words
     req.h.error = std::string("rpc server: cannot encode reply: ") + e.what();
     send_response(codec, req.h, invalid_request, flush);
     return;

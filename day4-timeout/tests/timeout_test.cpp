@@ -96,6 +96,15 @@ TEST(Option, CarriesBothTimeoutsAndPeersOfEarlierDaysMayOmitThem) {
   EXPECT_EQ(format_duration(1500ms), "1.5s");
 }
 
+TEST(Option, ATimeoutBeyondAnyRealDeadlineIsABadOption) {
+  const auto with = [](std::string_view ms) {
+    return parse_option(R"({"magic_number":3927900,"codec_type":"x","handle_timeout_ms":)" + std::string(ms) + "}");
+  };
+  EXPECT_TRUE(with("1000000000000"));  // about 31 years
+  EXPECT_EQ(with("1000000000001").error(), errc::bad_option);
+  EXPECT_EQ(with("9223372036854775807").error(), errc::bad_option);
+}
+
 // Methods that take their time.
 struct Sleepy {
   // Sleeps `ms` without holding a thread, then replies with it.

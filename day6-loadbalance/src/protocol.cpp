@@ -1,8 +1,16 @@
 #include "geerpc/protocol.hpp"
 
+#include <cstdint>
 #include <cstdlib>
 
 namespace geerpc {
+namespace {
+
+// Longer than any real deadline (about 31 years), and short enough that adding it to a clock's
+// now cannot overflow.
+constexpr std::int64_t max_timeout_ms = 1'000'000'000'000;
+
+}  // namespace
 
 void to_json(nlohmann::json& j, const Option& option) {
   j = nlohmann::json{{"magic_number", option.magic_number},
@@ -41,7 +49,7 @@ Result<Option> parse_option(std::string_view line) {
       if (!j.contains(key)) continue;
       if (!j.at(key).is_number_integer()) return errc::bad_option;  // a float would convert with UB
       const auto ms = j.at(key).get<std::int64_t>();
-      if (ms < 0) return errc::bad_option;
+      if (ms < 0 || ms > max_timeout_ms) return errc::bad_option;
       *field = std::chrono::milliseconds(ms);
     }
   } catch (const nlohmann::json::exception&) {

@@ -9,6 +9,8 @@ Error method_exception(const Service& service, const MethodType& m) {
   const std::string prefix = "rpc server: " + service.name + "." + m.name + " threw";
   try {
     throw;
+  } catch (const nlohmann::json::exception& e) {  // in the project's words, not the library's
+    return {errc::method_exception, prefix + " a JSON error (nlohmann/json " + std::to_string(e.id) + ")"};
   } catch (const std::exception& e) {
     return {errc::method_exception, prefix + ": " + e.what()};
   } catch (...) {
@@ -55,6 +57,16 @@ std::string tidy_type_name(std::string_view pretty) {
     for (auto at = name.find(from); at != std::string::npos; at = name.find(from, at))
       name.replace(at, from.size(), to);
   }
+  // Nor is nlohmann's: its inline ABI namespace (json_abi_v3_11_2) and basic_json<> are nlohmann::json.
+  for (auto at = name.find("nlohmann::json_abi"); at != std::string::npos; at = name.find("nlohmann::json_abi", at)) {
+    const auto end = name.find("::", at + 10);
+    if (end == std::string::npos) break;
+    name.erase(at + 10, end + 2 - (at + 10));
+  }
+  for (auto at = name.find("nlohmann::basic_json<>"); at != std::string::npos; at = name.find("nlohmann::basic_json<>", at))
+    name.replace(at, 22, "nlohmann::json");
+  // GCC writes "basic_json<> >": the space only kept two '>' apart.
+  for (auto at = name.find(" >"); at != std::string::npos; at = name.find(" >", at)) name.erase(at, 1);
   return name;
 }
 

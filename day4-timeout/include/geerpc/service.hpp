@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "geerpc/codec.hpp"
+#include "geerpc/detail/arg_check.hpp"
 #include "geerpc/error.hpp"
 
 namespace geerpc {
@@ -181,11 +182,16 @@ std::unique_ptr<MethodType> make_method_type(std::string name) {
     m->is_coroutine = is_coroutine;
     m->new_argv_ = [] { return Value(std::make_shared<Args>()); };
     m->new_replyv_ = [] { return Value(std::make_shared<Reply>()); };
+    (void)detail::arg_shape<Args>();  // measured now, not on the first call
     m->decode_argv_ = [](Body&& body, void* argv) -> Error {
+      if (auto what = detail::check_numbers(detail::arg_shape<Args>(), body); !what.empty())
+        return {errc::bad_body, type_name<Args>() + ": " + what};
       try {
         take_body(std::move(body), *static_cast<Args*>(argv));
-      } catch (const std::exception& e) {  // nlohmann's, or whatever the type's from_json throws
-        return {errc::bad_body, e.what()};
+      } catch (const nlohmann::json::exception&) {  // the body has the wrong shape: say where
+        return {errc::bad_body, type_name<Args>() + ": " + detail::describe_mismatch(detail::arg_shape<Args>(), body)};
+      } catch (const std::exception& e) {  // the type's own from_json refused it, in its words
+        return {errc::bad_body, type_name<Args>() + ": " + e.what()};
       }
       return {};
     };
