@@ -29,10 +29,10 @@ ensure_build_deps() {
 }
 
 # What the tests need besides: chromium for day 5's debug page test in a real browser, etcd for
-# day 7's etcd tests.
+# day 7's etcd tests, Python (and its msgpack) for the Python client and the CLI's tests.
 ensure_test_deps() {
   ensure_build_deps
-  ensure_packages chromium etcd-server etcd-client
+  ensure_packages chromium etcd-server etcd-client python3 python3-msgpack
 }
 
 # configure_and_build BUILD_DIR [cmake args...]: configures once, then builds every target
