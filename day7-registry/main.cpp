@@ -155,6 +155,18 @@ int call(asio::thread_pool& pool, const std::shared_ptr<geerpc::Discovery>& disc
   return as_expected ? 0 : 1;
 }
 
+// Starts `server` on a loopback port the system picks; its address for clients, empty on failure.
+std::string serve_on_loopback(asio::thread_pool& pool, geerpc::Server& server) {
+  auto listener = geerpc::listen(pool.get_executor(), "tcp", "127.0.0.1:0");
+  if (!listener) {
+    std::cerr << "listen: " << listener.error() << '\n';
+    return {};
+  }
+  auto address = "tcp@" + geerpc::to_string(listener->local_endpoint());
+  server.accept(std::move(*listener));
+  return address;
+}
+
 int demo(asio::thread_pool& pool, geerpc::Server& first, geerpc::Server& second) {
   geerpc::Registry registry(pool.get_executor());
   auto registry_listener = geerpc::listen(pool.get_executor(), "tcp", "127.0.0.1:0");
@@ -170,13 +182,8 @@ int demo(asio::thread_pool& pool, geerpc::Server& first, geerpc::Server& second)
   // Each server registers an address clients can dial, and beats until it stops.
   std::vector<geerpc::Heartbeat> beats;
   for (auto* server : {&first, &second}) {
-    auto listener = geerpc::listen(pool.get_executor(), "tcp", "127.0.0.1:0");
-    if (!listener) {
-      std::cerr << "listen: " << listener.error() << '\n';
-      return 1;
-    }
-    const auto address = "tcp@" + geerpc::to_string(listener->local_endpoint());
-    server->accept(std::move(*listener));
+    const auto address = serve_on_loopback(pool, *server);
+    if (address.empty()) return 1;
     auto beat = geerpc::heartbeat(*server, pool.get_executor(), registry_url, address);
     if (!beat) {
       std::cerr << "heartbeat: " << beat.error() << '\n';
@@ -207,13 +214,8 @@ int demo_etcd(asio::thread_pool& pool, geerpc::Server& first, geerpc::Server& se
   const geerpc::EtcdConfig config{.endpoints = {endpoint}, .prefix = "/geerpc/demo"};
   std::vector<geerpc::EtcdRegistration> registrations;
   for (auto* server : {&first, &second}) {
-    auto listener = geerpc::listen(pool.get_executor(), "tcp", "127.0.0.1:0");
-    if (!listener) {
-      std::cerr << "listen: " << listener.error() << '\n';
-      return 1;
-    }
-    const auto address = "tcp@" + geerpc::to_string(listener->local_endpoint());
-    server->accept(std::move(*listener));
+    const auto address = serve_on_loopback(pool, *server);
+    if (address.empty()) return 1;
     auto registration = geerpc::etcd_register(*server, config, address);
     if (!registration) {
       std::cerr << "etcd_register: " << registration.error() << '\n';

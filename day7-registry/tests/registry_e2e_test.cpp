@@ -7,12 +7,6 @@
 namespace geerpc::test {
 namespace {
 
-std::uint64_t sum_calls(const Server& server) {
-  for (const auto& service : server.services())
-    for (const auto& m : service.methods)
-      if (service.name == "Foo" && m.name == "Sum") return m.calls;
-  return 0;
-}
 
 // Three servers that heartbeat to a registry.
 struct Cluster {

@@ -12,6 +12,14 @@
 
 namespace geerpc::test {
 
+// How many times `server` has run Foo.Sum: which server a call went to.
+inline std::uint64_t sum_calls(const Server& server) {
+  for (const auto& service : server.services())
+    for (const auto& m : service.methods)
+      if (service.name == "Foo" && m.name == "Sum") return m.calls;
+  return 0;
+}
+
 // A registry on an ephemeral loopback port. Its clock is the real one plus `offset`, or, when
 // `frozen`, stands still at `offset` past its start: then only the test moves it.
 struct TestRegistry {

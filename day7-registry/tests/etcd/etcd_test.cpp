@@ -6,18 +6,11 @@
 #include "child.hpp"
 #include "geerpc/registry/etcd_local.hpp"
 #include "geerpc/xclient/etcd_discovery.hpp"
-#include "geerpc/xclient/xclient.hpp"
-#include "test_util.hpp"
+#include "registry_util.hpp"
 
 namespace geerpc::test {
 namespace {
 
-std::uint64_t sum_calls(const Server& server) {
-  for (const auto& service : server.services())
-    for (const auto& m : service.methods)
-      if (service.name == "Foo" && m.name == "Sum") return m.calls;
-  return 0;
-}
 
 struct EtcdTest : ::testing::Test {
   EtcdTest() {
