@@ -170,6 +170,14 @@ TEST(ServerStop, ReturnsPromptlyWithIdleClientsConnected) {
   for (auto& client : clients) EXPECT_FALSE(client->read()) << "connection still open after stop()";
 }
 
+TEST(ServerStop, AsyncStopCompletesTheTokenItIsGiven) {
+  TestServer ts;
+  std::promise<void> stopped;
+  ts.server.async_stop([&stopped] { stopped.set_value(); });
+  EXPECT_EQ(stopped.get_future().wait_for(wait_limit), std::future_status::ready);
+  EXPECT_EQ(ts.server.connection_count(), 0u);
+}
+
 TEST(ServerStop, ReturnsWithinTheBoundWithRequestsInFlight) {
   TestServer ts({.stop_timeout = 1s});
   HandClient client(ts.pool.get_executor(), ts.endpoint);
