@@ -38,18 +38,13 @@ Exit classify(const Error& error) {
       case errc::unknown_service:
       case errc::unknown_method:
       case errc::method_error:
-      case errc::method_exception:
-        return exit_server;
+      case errc::method_exception: return exit_server;
       case errc::connect_timeout:
       case errc::call_timeout:
-      case errc::http_timeout:
-        return exit_timeout;
-      case errc::bad_address:
-        return exit_usage;
-      case errc::bad_body:
-        return exit_failure;
-      default:
-        return exit_connection;
+      case errc::http_timeout: return exit_timeout;
+      case errc::bad_address: return exit_usage;
+      case errc::bad_body: return exit_failure;
+      default: return exit_connection;
     }
   }
   return code == std::errc::timed_out ? exit_timeout : exit_connection;  // the system's: refused, reset
@@ -136,8 +131,8 @@ int load(const Options& o, const CallOnce& once) {
   if (terminal) std::cerr << '\r' << stats.progress(elapsed) << '\n';
   std::cout << stats.summary(elapsed) << std::flush;
   if (!first_error) return exit_ok;
-  std::cerr << "geerpc: " << stats.failed() << " of " << o.count << " calls failed; the first: " << first_error.message()
-            << '\n';
+  std::cerr << "geerpc: " << stats.failed() << " of " << o.count
+            << " calls failed; the first: " << first_error.message() << '\n';
   return classify(first_error);
 }
 
@@ -155,7 +150,9 @@ int call_or_broadcast(const Options& o, const Body& args) {
   } else {
     xclient = std::make_unique<XClient>(io.get_executor(), make_discovery(o), select_mode(o.mode), option);
     if (o.command == Command::broadcast)
-      once = [&](Body& reply) { return xclient->broadcast(CallContext(context(o), o.key), o.service_method, args, &reply); };
+      once = [&](Body& reply) {
+        return xclient->broadcast(CallContext(context(o), o.key), o.service_method, args, &reply);
+      };
     else
       once = [&](Body& reply) { return xclient->call(CallContext(context(o), o.key), o.service_method, args, &reply); };
   }
@@ -164,8 +161,10 @@ int call_or_broadcast(const Options& o, const Body& args) {
     rc = load(o, once);
   } else {
     Body reply;
-    if (auto error = once(reply)) rc = fail(error);
-    else print_json(reply, o.compact);
+    if (auto error = once(reply))
+      rc = fail(error);
+    else
+      print_json(reply, o.compact);
   }
   if (client) (void)client->close();
   if (xclient) (void)xclient->close();
@@ -206,8 +205,8 @@ int list(const Options& o) {
       for (const auto& method : service.at("methods")) {
         const auto signature = method.at("signature").get<std::string>();
         const auto calls = method.at("calls").get<std::uint64_t>();
-        std::cout << "  " << signature << std::string(width - signature.size() + 2, ' ')
-                  << calls << (calls == 1 ? " call\n" : " calls\n");
+        std::cout << "  " << signature << std::string(width - signature.size() + 2, ' ') << calls
+                  << (calls == 1 ? " call\n" : " calls\n");
       }
     }
   } catch (const nlohmann::json::exception&) {
@@ -241,12 +240,9 @@ int run(const Options& o) {
         return usage_error("the argument is not JSON: " + (text.size() > 60 ? text.substr(0, 57) + "..." : text));
       return call_or_broadcast(o, args);
     }
-    case Command::list:
-      return list(o);
-    case Command::servers:
-      return servers(o);
-    case Command::help:
-      break;
+    case Command::list: return list(o);
+    case Command::servers: return servers(o);
+    case Command::help: break;
   }
   std::cout << usage(Command::help);
   return exit_ok;

@@ -2,8 +2,8 @@
 
 #include <cctype>
 #include <charconv>
-#include <cstdint>
 #include <cmath>
+#include <cstdint>
 
 namespace geerpc::cli {
 namespace {
@@ -33,21 +33,27 @@ bool known_protocol(std::string_view address) {
 
 // The flags that take a value; the rest (--help, --json, --compact) are switches.
 bool takes_value(std::string_view flag) {
-  for (std::string_view f : {"--codec", "--timeout", "--count", "--concurrency", "--registry", "--etcd",
-                             "--etcd-prefix", "--mode", "--key"})
+  for (std::string_view f :
+       {"--codec", "--timeout", "--count", "--concurrency", "--registry", "--etcd", "--etcd-prefix", "--mode", "--key"})
     if (flag == f) return true;
   return false;
 }
 
 // Applies one flag; the error text when it is not one, or its value is wrong.
 std::string apply_flag(Options& o, std::string_view flag, const std::string& value) {
-  if (flag == "--help" || flag == "-h") o.help = true;
-  else if (flag == "--json") o.json = true;
-  else if (flag == "--compact") o.compact = true;
+  if (flag == "--help" || flag == "-h")
+    o.help = true;
+  else if (flag == "--json")
+    o.json = true;
+  else if (flag == "--compact")
+    o.compact = true;
   else if (flag == "--codec") {
-    if (value == "json" || value == "application/json") o.codec = "application/json";
-    else if (value == "msgpack" || value == "application/msgpack") o.codec = "application/msgpack";
-    else return "--codec must be json or msgpack, not '" + value + "'";
+    if (value == "json" || value == "application/json")
+      o.codec = "application/json";
+    else if (value == "msgpack" || value == "application/msgpack")
+      o.codec = "application/msgpack";
+    else
+      return "--codec must be json or msgpack, not '" + value + "'";
   } else if (flag == "--timeout") {
     auto d = parse_duration(value);
     if (!d) return "--timeout wants a duration such as 2s, 500ms or 1m, not '" + value + "'";
@@ -58,9 +64,12 @@ std::string apply_flag(Options& o, std::string_view flag, const std::string& val
     if (!n || *n == 0 || *n > most)
       return std::string(flag) + " wants a whole number from 1 to " + std::to_string(most) + ", not '" + value + "'";
     (flag == "--count" ? o.count : o.concurrency) = *n;
-  } else if (flag == "--registry") o.registry = value;
-  else if (flag == "--etcd") o.etcd = split(value, ',');
-  else if (flag == "--etcd-prefix") o.etcd_prefix = value;
+  } else if (flag == "--registry")
+    o.registry = value;
+  else if (flag == "--etcd")
+    o.etcd = split(value, ',');
+  else if (flag == "--etcd-prefix")
+    o.etcd_prefix = value;
   else if (flag == "--mode") {
     std::string mode = value;
     for (auto& c : mode)
@@ -68,8 +77,10 @@ std::string apply_flag(Options& o, std::string_view flag, const std::string& val
     if (mode != "random" && mode != "round_robin" && mode != "weighted_round_robin" && mode != "consistent_hash")
       return "--mode must be random, round_robin, weighted_round_robin or consistent_hash, not '" + value + "'";
     o.mode = mode;
-  } else if (flag == "--key") o.key = value;
-  else return "unknown flag " + std::string(flag);
+  } else if (flag == "--key")
+    o.key = value;
+  else
+    return "unknown flag " + std::string(flag);
   return {};
 }
 
@@ -104,8 +115,7 @@ std::string place_positionals(Options& o, const std::vector<std::string>& positi
     case Command::servers:
       if (!discovered) return "where? give --registry URL or --etcd URL";
       break;
-    case Command::help:
-      break;
+    case Command::help: break;
   }
   if (i < positionals.size()) return "unexpected argument '" + positionals[i] + "'";
   return {};
@@ -145,14 +155,19 @@ Parsed parse_command_line(int argc, const char* const* argv) {
   Options o;
   if (argc < 2) return {std::nullopt, "no command given; try geerpc --help"};
   const std::string_view command = argv[1];
-  if (command == "call") o.command = Command::call;
-  else if (command == "broadcast") o.command = Command::broadcast;
-  else if (command == "list") o.command = Command::list;
-  else if (command == "servers") o.command = Command::servers;
+  if (command == "call")
+    o.command = Command::call;
+  else if (command == "broadcast")
+    o.command = Command::broadcast;
+  else if (command == "list")
+    o.command = Command::list;
+  else if (command == "servers")
+    o.command = Command::servers;
   else if (command == "help" || command == "--help" || command == "-h") {
     o.help = true;
     return {o, {}};
-  } else return {std::nullopt, "unknown command '" + std::string(command) + "'; try geerpc --help"};
+  } else
+    return {std::nullopt, "unknown command '" + std::string(command) + "'; try geerpc --help"};
 
   std::vector<std::string> positionals;
   bool flags_done = false;
@@ -237,8 +252,7 @@ Prints the live servers, one per line, as a client would find them.
   --etcd-prefix P          where in etcd (/geerpc/servers)
   --timeout D              for the whole request (10s)
 )";
-    case Command::help:
-      break;
+    case Command::help: break;
   }
   return R"(usage: geerpc COMMAND [flags] [arguments]
 

@@ -56,8 +56,8 @@ std::string LoadStats::summary(std::chrono::steady_clock::duration elapsed) {
     const auto rank = static_cast<std::size_t>(p / 100.0 * static_cast<double>(latencies_us_.size()) + 0.999999);
     return latencies_us_[std::clamp<std::size_t>(rank, 1, latencies_us_.size()) - 1];
   };
-  return out + "latency  min " + millis(latencies_us_.front()) + ", p50 " + millis(at(50)) + ", p90 " +
-         millis(at(90)) + ", p99 " + millis(at(99)) + ", max " + millis(latencies_us_.back()) + "\n";
+  return out + "latency  min " + millis(latencies_us_.front()) + ", p50 " + millis(at(50)) + ", p90 " + millis(at(90)) +
+         ", p99 " + millis(at(99)) + ", max " + millis(latencies_us_.back()) + "\n";
 }
 
 }  // namespace geerpc::cli

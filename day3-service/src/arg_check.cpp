@@ -32,7 +32,8 @@ bool negative(const Body& value) {
 bool same(const Body& a, const Body& b) {
   if (!is_whole(a) || !is_whole(b)) return a == b;
   if (negative(a) != negative(b)) return false;
-  return negative(a) ? a.get<std::int64_t>() == b.get<std::int64_t>() : a.get<std::uint64_t>() == b.get<std::uint64_t>();
+  return negative(a) ? a.get<std::int64_t>() == b.get<std::int64_t>()
+                     : a.get<std::uint64_t>() == b.get<std::uint64_t>();
 }
 
 // Whether `value` comes back unchanged from the field at `at`.

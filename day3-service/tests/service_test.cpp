@@ -68,9 +68,9 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Widths, a, b, c, d)
 
 TEST(ArgCheck, EachWholeNumberFieldGetsTheRangeOfItsOwnType) {
   EXPECT_EQ(detail::arg_shape<Widths>(), (Body{{"a", -128},
-                                                {"b", 65535u},
-                                                {"c", std::numeric_limits<std::uint64_t>::max()},
-                                                {"d", std::numeric_limits<std::int64_t>::min()}}));
+                                               {"b", 65535u},
+                                               {"c", std::numeric_limits<std::uint64_t>::max()},
+                                               {"d", std::numeric_limits<std::int64_t>::min()}}));
   EXPECT_EQ(detail::check_numbers(detail::arg_shape<Widths>(), Body{{"b", -1}}),
             "field 'b': -1 is out of range (0 to 65535)");
 }

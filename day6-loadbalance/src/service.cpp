@@ -63,7 +63,8 @@ std::string tidy_type_name(std::string_view pretty) {
     if (end == std::string::npos) break;
     name.erase(at + 10, end + 2 - (at + 10));
   }
-  for (auto at = name.find("nlohmann::basic_json<>"); at != std::string::npos; at = name.find("nlohmann::basic_json<>", at))
+  for (auto at = name.find("nlohmann::basic_json<>"); at != std::string::npos;
+       at = name.find("nlohmann::basic_json<>", at))
     name.replace(at, 22, "nlohmann::json");
   // GCC writes "basic_json<> >": the space only kept two '>' apart.
   for (auto at = name.find(" >"); at != std::string::npos; at = name.find(" >", at)) name.erase(at, 1);

@@ -7,7 +7,6 @@
 namespace geerpc::test {
 namespace {
 
-
 // Three servers that heartbeat to a registry.
 struct Cluster {
   explicit Cluster(std::chrono::milliseconds registry_timeout, std::chrono::milliseconds period)

@@ -11,7 +11,6 @@
 namespace geerpc::test {
 namespace {
 
-
 struct EtcdTest : ::testing::Test {
   EtcdTest() {
     auto started = LocalEtcd::start();
