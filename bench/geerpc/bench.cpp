@@ -55,6 +55,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -211,7 +212,8 @@ int run_server(const Options& o) {
     auto listener = geerpc::listen(io.get_executor(), "tcp", o.addr);
     if (!listener) die("listen " + o.addr + ": " + listener.error().message());
     const auto address = geerpc::to_string(listener->local_endpoint());
-    ports += " " + address.substr(address.rfind(':') + 1);
+    ports += ' ';
+    ports += std::string_view(address).substr(address.rfind(':') + 1);
     listeners.push_back(std::move(*listener));
   }
   // Only one of the two lives; each must outlive io.join().
