@@ -170,7 +170,7 @@ def print_day7(keys, get, metrics, cells, registry, discovery):
         rows.append([key[0], payload_name(key[1]), fmt(tcp_c), fmt(http_c), fmt(x, 3), fmt(tcp_p, 1), fmt(http_p, 1),
                      fmt(ratio(http_p, tcp_p), 3)])
         if x is not None:
-            targets.append((f"http@ calls/s within 5% of tcp@ ({key[0]} {payload_name(key[1])})",
+            targets.append((f"http@ calls/s >= 0.95x tcp@ ({key[0]} {payload_name(key[1])})",
                             verdict(x >= 0.95, f"{x:.3f}x")))
     if rows:
         print_table("HTTP CONNECT vs TCP (msgpack; ratio = http / tcp, same run)",
