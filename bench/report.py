@@ -9,6 +9,9 @@ Ratios: every implementation other than the baselines (netrpc, raw) relative
 to them. Idle connections: the server's RSS with N idle connections.
 Targets: the goals of the geerpc implementations, PASS/MISS with the numbers
 (informational: the exit code does not depend on them). Standard library only.
+Day 7: HTTP CONNECT vs TCP, XClient vs a plain Client, broadcast vs the slowest
+of its servers called alone, the registry, discovery to the first call; each
+against baselines of the same run, with its target.
 """
 import sys
 from collections import defaultdict
@@ -30,8 +33,15 @@ def label(r):
         return r["impl"]
     methods = r.get("methods", "plain")
     malloc = r.get("malloc", "tuned")
+    transport = r.get("transport", "tcp")
+    call, servers = r.get("call", "client"), int(r.get("servers", "1"))
+    if call == "client":
+        call = "" if servers == 1 else f'/server{int(r.get("target", "0")) + 1}of{servers}'
+    else:
+        call = f"/{call}{servers}"
     return (f'{r["impl"]}/{r["codec"]}' + ("" if methods == "plain" else f"/{methods}")
-            + ("" if malloc == "tuned" else f"/{malloc}-malloc"))
+            + ("" if malloc == "tuned" else f"/{malloc}-malloc") + ("" if transport == "tcp" else f"/{transport}")
+            + call)
 
 
 def payload_name(n):
@@ -62,13 +72,17 @@ def ratio(a, b):
 
 def main():
     runs = defaultdict(list)  # (scenario, payload) -> [result]
-    idle = []
+    idle, registry, discovery = [], [], []
     for r in parse(sys.stdin):
-        if "calls_per_s" in r:
+        if r.get("service") == "registry":
+            registry.append(r)
+        elif r.get("scenario") == "discovery":
+            discovery.append(r)
+        elif "calls_per_s" in r:
             runs[(r["scenario"], int(r["payload"]))].append(r)
         elif "connections" in r:
             idle.append(r)
-    if not runs and not idle:
+    if not runs and not idle and not registry and not discovery:
         sys.exit("report.py: no RESULT lines on stdin")
 
     # With repeated runs of one cell, keep the median by throughput: robust
@@ -128,10 +142,124 @@ def main():
         print_table("Idle connections (server VmRSS once all are connected)",
                     ["impl", "codec", "connections", "server rss MB", "kB/conn"], rows)
 
-    print_targets(others, get, idle)
+    day7_targets = print_day7(keys, get, metrics, cells, registry, discovery)
+    # Day 7's variants have targets of their own, against other baselines.
+    print_targets([i for i in others if not any(tag in i for tag in DAY7_TAGS)], get, idle, day7_targets)
 
 
-def print_targets(others, get, idle):
+MSGPACK = "geerpc/msgpack"
+DAY7_TAGS = ("/http", "/xclient", "/broadcast", "/server")
+
+
+def print_day7(keys, get, metrics, cells, registry, discovery):
+    """Day 7's tables; returns its target rows (goal, PASS/MISS text) for the Targets table."""
+    targets = []
+
+    def verdict(ok, text):
+        return f'{"PASS" if ok else "MISS"} {text}'
+
+    # HTTP CONNECT vs TCP: the same server and client, the connection opened by CONNECT.
+    rows = []
+    for key in keys:
+        http = MSGPACK + "/http"
+        if http not in cells[key]:
+            continue
+        tcp_c, http_c = get(key, MSGPACK, "calls_per_s"), get(key, http, "calls_per_s")
+        tcp_p, http_p = get(key, MSGPACK, "p50_us"), get(key, http, "p50_us")
+        x = ratio(http_c, tcp_c)
+        rows.append([key[0], payload_name(key[1]), fmt(tcp_c), fmt(http_c), fmt(x, 3), fmt(tcp_p, 1), fmt(http_p, 1),
+                     fmt(ratio(http_p, tcp_p), 3)])
+        if x is not None:
+            targets.append((f"http@ calls/s >= 0.95x tcp@ ({key[0]} {payload_name(key[1])})",
+                            verdict(x >= 0.95, f"{x:.3f}x")))
+    if rows:
+        print_table("HTTP CONNECT vs TCP (msgpack; ratio = http / tcp, same run)",
+                    ["scenario", "payload", "tcp calls/s", "http calls/s", "calls/s ratio", "tcp p50 us",
+                     "http p50 us", "p50 ratio"], rows)
+
+    # XClient round robin over two listeners vs a plain Client to one server.
+    rows = []
+    for key in keys:
+        xc = MSGPACK + "/xclient2"
+        if xc not in cells[key]:
+            continue
+        c_c, x_c = get(key, MSGPACK, "calls_per_s"), get(key, xc, "calls_per_s")
+        c_p, x_p = get(key, MSGPACK, "p50_us"), get(key, xc, "p50_us")
+        xr, pr = ratio(x_c, c_c), ratio(x_p, c_p)
+        rows.append([key[0], payload_name(key[1]), fmt(c_c), fmt(x_c), fmt(xr, 3), fmt(c_p, 1), fmt(x_p, 1),
+                     fmt(pr, 3)])
+        if key[0] == "seq" and pr is not None:
+            targets.append((f"XClient seq per-call overhead <= 5% (p50, {payload_name(key[1])})",
+                            verdict(pr <= 1.05, f"{(pr - 1) * 100:+.1f}% ({x_p:.1f} vs {c_p:.1f} us)")))
+        elif key[0] != "seq" and xr is not None:
+            targets.append((f"XClient {key[0]} calls/s over 2 servers >= 1 server ({payload_name(key[1])})",
+                            verdict(xr >= 1.0, f"{xr:.3f}x")))
+    if rows:
+        print_table("XClient (round robin, 2 listeners of one server) vs a plain Client to one server (msgpack)",
+                    ["scenario", "payload", "client calls/s", "xclient calls/s", "calls/s ratio", "client p50 us",
+                     "xclient p50 us", "p50 ratio"], rows)
+
+    # Broadcast to 3 vs the slowest of the 3 called alone (max over servers of the single-call p50).
+    rows = []
+    for key in keys:
+        bc = MSGPACK + "/broadcast3"
+        if bc not in cells[key]:
+            continue
+        singles = [get(key, f"{MSGPACK}/server{i}of3", "p50_us") for i in (1, 2, 3)]
+        slowest = max(s for s in singles if s is not None) if any(s is not None for s in singles) else None
+        b_p = get(key, bc, "p50_us")
+        x = ratio(b_p, slowest)
+        rows.append([key[0], payload_name(key[1]), fmt(b_p, 1)] + [fmt(s, 1) for s in singles]
+                    + [fmt(slowest, 1), fmt(x, 3), fmt(get(key, bc, "p99_us"), 1)])
+        if x is not None:
+            targets.append((f"broadcast p50 <= 1.2x slowest single p50 ({key[0]} {payload_name(key[1])})",
+                            verdict(x <= 1.2, f"{x:.2f}x ({b_p:.1f} vs {slowest:.1f} us)")))
+    if rows:
+        print_table("Broadcast to 3 servers vs the slowest single call (p50; singles: a plain Client to each alone)",
+                    ["scenario", "payload", "broadcast p50", "server1 p50", "server2 p50", "server3 p50",
+                     "slowest", "ratio", "broadcast p99"], rows)
+
+    # The registry: heartbeats on one-shot connections, GETs of the whole list.
+    rows = []
+    for r in registry:
+        m = metrics(r)
+        if r["scenario"] == "heartbeat":
+            base_name = "geerpc/msgpack multi sum calls/s"
+            base = get(("multi", 0), MSGPACK, "calls_per_s")
+            x = ratio(m[0], base)
+        else:
+            size = int(r.get("bytes", "0"))
+            near = min((k[1] for k in keys if k[0] == "seq" and k[1] > 0 and get(k, "raw", "p50_us")),
+                       key=lambda p: abs(p - size), default=None)
+            base_name = f"raw seq {payload_name(near)} p50" if near else "raw seq p50"
+            base = get(("seq", near), "raw", "p50_us") if near else None
+            x = ratio(m[1], base)
+        rows.append([r["scenario"], r["servers"], r["window"], fmt(m[0]), fmt(m[1], 1), fmt(m[2], 1),
+                     fmt(m[3], 2), fmt(m[4], 1), r.get("bytes", "0"), base_name, fmt(base, 1),
+                     fmt(x, 3)])
+    if rows:
+        print_table("Registry (one Registry, 2 threads; heartbeats each on a new connection, as the real one; "
+                    "GET ?format=json)",
+                    ["scenario", "servers", "in flight", "req/s", "p50 us", "p99 us", "cpu s/Mreq", "rss MB",
+                     "bytes", "baseline", "baseline", "ratio"], rows)
+
+    # Discovery to the first call: etcd's watch vs the registry's poll.
+    rows, called = [], {}
+    for r in discovery:
+        called[r["via"]] = float(r["called_mean_ms"])
+        rows.append([r["via"], r["rounds"], r["refresh_ms"] if r["via"] == "registry" else "watch",
+                     r["registered_p50_ms"], r["listed_p50_ms"], r["listed_mean_ms"], r["listed_max_ms"],
+                     r["called_p50_ms"], r["called_mean_ms"], r["called_max_ms"]])
+    if rows:
+        x = ratio(called.get("registry"), called.get("etcd"))
+        print_table("Discovery to the first call (ms from a server starting to register)"
+                    + (f"; registry / etcd mean = {x:,.0f}x" if x else ""),
+                    ["via", "rounds", "refresh ms", "registered p50", "listed p50", "listed mean", "listed max",
+                     "called p50", "called mean", "called max"], rows)
+    return targets
+
+
+def print_targets(others, get, idle, day7_targets=()):
     """One row per goal, one column per non-baseline implementation: PASS/MISS and the numbers."""
     def check(value, ok, text):
         return "n/a" if value is None else f'{"PASS" if ok(value) else "MISS"} {text}'
@@ -168,10 +296,12 @@ def print_targets(others, get, idle):
              ("1 MiB calls/s >= netrpc (worst scenario)", mib),
              ("idle server RSS < 100 MB", idle_rss)]
     impls = others or sorted({label(r) for r in idle})
-    if not impls:
-        return
-    rows = [[name] + [goal(impl) for impl in impls] for name, goal in goals]
-    print_table("Targets (informational, not an exit status)", ["goal"] + impls, rows)
+    if impls:
+        rows = [[name] + [goal(impl) for impl in impls] for name, goal in goals]
+        print_table("Targets (informational, not an exit status)", ["goal"] + impls, rows)
+    if day7_targets:
+        print_table("Day 7 targets (same-run baselines; informational)", ["goal", "result"],
+                    [list(t) for t in day7_targets])
 
 
 if __name__ == "__main__":

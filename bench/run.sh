@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Benchmarks geerpc against its peers: installs what is missing (as root), builds geerpc_bench,
 # geerpc_idle_conns, raw_echo and the Go net/rpc peer, runs every peer over the scenario x payload
-# matrix, then the idle-connections test, and prints the tables of bench/report.py.
+# matrix, day 7's rows (HTTP CONNECT, XClient, broadcast), the registry, the idle-connections test
+# and discovery to the first call, and prints the tables of bench/report.py.
 #
-#   bench/run.sh                          # everything, SECONDS=3 per run: ~5 minutes
+#   bench/run.sh                          # everything, SECONDS=3 per run: ~6 minutes
 #   SECONDS=1 SCENARIOS=seq PAYLOADS="0 1024" IMPLS="raw geerpc-msgpack" bench/run.sh
 #
 # stdout: the report. stderr: build output and one progress line per run. The RESULT lines (the
@@ -15,11 +16,20 @@
 #      BUILD_TYPE       CMake build type (default Release)
 #      SCENARIOS        subset of "seq shared multi"
 #      PAYLOADS         subset of "0 16 1024 65536 1048576" (0 = Bench.Sum, N = N-byte Bench.Echo)
-#      IMPLS            subset of "netrpc raw geerpc-json geerpc-msgpack geerpc-glibc geerpc-coro geerpc-pool"
-#                       (default: all; geerpc-glibc runs payloads of 64 KiB and up only)
-#      CORO_PAYLOADS    payloads for geerpc-coro (coroutine methods) and geerpc-pool (plain methods on
-#                       ServerConfig::handler_threads = 8), both msgpack (default: 0)
+#      IMPLS            subset of "netrpc raw geerpc-json geerpc-msgpack geerpc-glibc geerpc-coro geerpc-pool
+#                       geerpc-http geerpc-xclient geerpc-broadcast geerpc-registry" (default: all;
+#                       geerpc-glibc runs payloads of 64 KiB and up only, geerpc-broadcast seq only)
+#      CORO_PAYLOADS    payloads of the msgpack variants (default: 0): geerpc-coro (coroutine methods),
+#                       geerpc-pool (plain methods on ServerConfig::handler_threads = 8), geerpc-http
+#                       (dial_http to a server with handle_http), geerpc-xclient (XClient round robin
+#                       over one server's 2 listeners), geerpc-broadcast (XClient broadcast to one
+#                       server's 3 listeners, then a plain Client to each of the 3 alone)
 #      IDLE_CONNECTIONS idle connections for geerpc_idle_conns (default 10000; 0 skips the test)
+#      REGISTRY_SERVERS servers registered before geerpc-registry measures heartbeats/s and GET
+#                       latency (default 10000)
+#      DISCOVERY        subset of "etcd registry": time from a server registering to a client's first
+#                       call, EtcdDiscovery's watch vs RegistryDiscovery's poll (default both; empty
+#                       skips it). DISCOVERY_ROUNDS overrides the rounds (etcd 20, registry 3 of 10 s)
 set -euo pipefail
 
 # bash makes SECONDS its own "seconds since start" counter, which would mangle 0.5 and keep growing
@@ -33,9 +43,12 @@ BUILD_DIR=${BUILD_DIR:-/tmp/geerpc-bench-build}
 BUILD_TYPE=${BUILD_TYPE:-Release}
 SCENARIOS=${SCENARIOS:-seq shared multi}
 PAYLOADS=${PAYLOADS:-0 16 1024 65536 1048576}
-IMPLS=${IMPLS:-netrpc raw geerpc-json geerpc-msgpack geerpc-glibc geerpc-coro geerpc-pool}
+IMPLS=${IMPLS:-netrpc raw geerpc-json geerpc-msgpack geerpc-glibc geerpc-coro geerpc-pool geerpc-http geerpc-xclient geerpc-broadcast geerpc-registry}
 [[ " $PAYLOADS " == *" 0 "* ]] && CORO_PAYLOADS=${CORO_PAYLOADS-0} || CORO_PAYLOADS=${CORO_PAYLOADS-}
 IDLE_CONNECTIONS=${IDLE_CONNECTIONS:-10000}
+REGISTRY_SERVERS=${REGISTRY_SERVERS:-10000}
+DISCOVERY=${DISCOVERY-etcd registry}
+DISCOVERY_ROUNDS=${DISCOVERY_ROUNDS:-0}
 RESULTS=$BUILD_DIR/bench-results.txt
 WARMUP=0.5  # must match the clients' unmeasured warm-up
 CLK_TCK=$(getconf CLK_TCK)
@@ -45,6 +58,7 @@ log() { echo "run.sh: $*" >&2; }
 
 build() {
   ensure_packages cmake g++ ninja-build libasio-dev nlohmann-json3-dev libgtest-dev libhttp-parser-dev golang-go python3
+  [[ -z $DISCOVERY ]] || ensure_packages etcd-server
   # The root project builds bench/ once it has add_subdirectory(bench); bench/ alone works too.
   local src=$HERE
   grep -q '^add_subdirectory(bench)' "$ROOT/CMakeLists.txt" && src=$ROOT
@@ -69,15 +83,17 @@ cpu_ticks() {
 
 peak_rss_kb() { awk '$1 == "VmHWM:" { print $2 }' "/proc/$1/status"; }
 
-# start_server BIN [ARGS...]: sets SERVER_PID and SERVER_PORT.
+# start_server BIN [ARGS...]: sets SERVER_PID, SERVER_PORT and SERVER_ADDRS (every listener's
+# host:port, comma-separated: a server with --listeners N prints N ports).
 start_server() {
   local bin=$1 out=$BUILD_DIR/server.out
   shift
   : >"$out"  # now, not in the child: a stale LISTENING line must not be read before the child starts
   "$bin" server --addr 127.0.0.1:0 "$@" >"$out" 2>"$BUILD_DIR/server.err" &
-  SERVER_PID=$! SERVER_PORT=
+  SERVER_PID=$! SERVER_PORT= SERVER_ADDRS=
   for _ in $(seq 200); do
     SERVER_PORT=$(awk '$1 == "LISTENING" { print $2; exit }' "$out")
+    SERVER_ADDRS=$(awk '$1 == "LISTENING" { for (i = 2; i <= NF; i++) printf "%s127.0.0.1:%s", (i > 2 ? "," : ""), $i; exit }' "$out")
     [[ -n $SERVER_PORT ]] && break
     kill -0 "$SERVER_PID" 2>/dev/null || break
     sleep 0.05
@@ -94,17 +110,22 @@ stop_server() {
 trap stop_server EXIT
 
 # run_one SCENARIO PAYLOAD BIN [ARGS...]: one server+client pair, one RESULT line on stdout. ARGS
-# (e.g. --codec json) go to both the server and the client.
+# (e.g. --codec json) go to both the server and the client; the client gets every listener.
 run_one() {
   local scenario=$1 payload=$2 bin=$3 client cpu0 cpu1 result
   shift 3
   start_server "$bin" "$@" || return 0
-  "$bin" client --addr "127.0.0.1:$SERVER_PORT" --scenario "$scenario" --payload "$payload" \
+  "$bin" client --addr "$SERVER_ADDRS" --scenario "$scenario" --payload "$payload" \
     --seconds "$DURATION" "$@" >"$BUILD_DIR/client.out" 2>"$BUILD_DIR/client.err" &
   client=$!
   # Sample the server only over the client's measured window, the same span its client_cpu_s
-  # covers, so the warm-up is not charged to the server.
-  sleep "$WARMUP"
+  # covers, so the warm-up is not charged to the server. The registry's client first registers
+  # its servers, for as long as that takes, and says when it starts measuring.
+  if [[ " $* " == *" --service registry "* ]]; then
+    while ! grep -q '^MEASURING' "$BUILD_DIR/client.out" && kill -0 "$client" 2>/dev/null; do sleep 0.02; done
+  else
+    sleep "$WARMUP"
+  fi
   cpu0=$(cpu_ticks "$SERVER_PID")
   if wait "$client" && result=$(grep '^RESULT ' "$BUILD_DIR/client.out"); then
     cpu1=$(cpu_ticks "$SERVER_PID")
@@ -135,8 +156,23 @@ plan() {
     for payload in $CORO_PAYLOADS; do
       want geerpc-coro && echo "geerpc-coro $scenario $payload $GEERPC --codec msgpack --methods coroutine"
       want geerpc-pool && echo "geerpc-pool $scenario $payload $GEERPC --codec msgpack --handler-threads 8"
+      want geerpc-http && echo "geerpc-http $scenario $payload $GEERPC --codec msgpack --transport http"
+      # Two listeners of one server process: the same server threads as the one-listener baseline
+      # (geerpc-msgpack), so the XClient is the difference.
+      want geerpc-xclient && echo "geerpc-xclient $scenario $payload $GEERPC --codec msgpack --listeners 2 --call xclient"
+      if [[ $scenario == seq ]] && want geerpc-broadcast; then
+        # The broadcast, then each of its three servers called alone: its baseline is the slowest.
+        echo "geerpc-broadcast $scenario $payload $GEERPC --codec msgpack --listeners 3 --call broadcast"
+        for target in 0 1 2; do
+          echo "geerpc-single $scenario $payload $GEERPC --codec msgpack --listeners 3 --call client --target $target"
+        done
+      fi
     done
   done
+  if want geerpc-registry && ((REGISTRY_SERVERS > 0)); then
+    echo "geerpc-registry heartbeat 0 $GEERPC --service registry --servers $REGISTRY_SERVERS"
+    echo "geerpc-registry get 0 $GEERPC --service registry --servers $REGISTRY_SERVERS"
+  fi
   return 0
 }
 
@@ -154,5 +190,11 @@ if ((IDLE_CONNECTIONS > 0)); then
   log "idle connections: $IDLE_CONNECTIONS to one geerpc server"
   "$IDLE" --server "$GEERPC" --connections "$IDLE_CONNECTIONS" >>"$RESULTS" || log "FAILED: idle connections"
 fi
+for via in $DISCOVERY; do
+  rounds=()
+  ((DISCOVERY_ROUNDS > 0)) && rounds=(--rounds "$DISCOVERY_ROUNDS")
+  log "discovery to the first call: $via"
+  "$GEERPC" discovery --via "$via" "${rounds[@]}" >>"$RESULTS" || log "FAILED: discovery $via"
+done
 log "RESULT lines: $RESULTS"
 python3 "$HERE/report.py" <"$RESULTS"
