@@ -59,15 +59,12 @@ log() { echo "run.sh: $*" >&2; }
 build() {
   ensure_packages cmake g++ ninja-build libasio-dev nlohmann-json3-dev libgtest-dev libhttp-parser-dev golang-go python3
   [[ -z $DISCOVERY ]] || ensure_packages etcd-server
-  # The root project builds bench/ once it has add_subdirectory(bench); bench/ alone works too.
-  local src=$HERE
-  grep -q '^add_subdirectory(bench)' "$ROOT/CMakeLists.txt" && src=$ROOT
+  # bench/ alone: it adds the newest day itself, and configuring the other days would be wasted.
   log "building into $BUILD_DIR ($BUILD_TYPE)"
-  cmake -S "$src" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE="$BUILD_TYPE" >&2
+  cmake -S "$HERE" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE="$BUILD_TYPE" >&2
   cmake --build "$BUILD_DIR" --target geerpc_bench geerpc_idle_conns raw_echo >&2
   (cd "$HERE/netrpc" && GOFLAGS=-mod=mod GOPROXY=off go build -o "$BUILD_DIR/netrpc-bench" .)
   local bin=$BUILD_DIR
-  [[ $src == "$ROOT" ]] && bin=$BUILD_DIR/bench
   GEERPC=$bin/geerpc_bench IDLE=$bin/geerpc_idle_conns RAW=$bin/raw_echo/raw_echo NETRPC=$BUILD_DIR/netrpc-bench
 }
 
