@@ -72,17 +72,19 @@ def ratio(a, b):
 
 def main():
     runs = defaultdict(list)  # (scenario, payload) -> [result]
-    idle, registry, discovery = [], [], []
+    idle, registry, discovery, listed = [], [], [], []
     for r in parse(sys.stdin):
         if r.get("service") == "registry":
             registry.append(r)
+        elif r.get("scenario") == "discovery-listed":
+            listed.append(r)
         elif r.get("scenario") == "discovery":
             discovery.append(r)
         elif "calls_per_s" in r:
             runs[(r["scenario"], int(r["payload"]))].append(r)
         elif "connections" in r:
             idle.append(r)
-    if not runs and not idle and not registry and not discovery:
+    if not runs and not idle and not registry and not discovery and not listed:
         sys.exit("report.py: no RESULT lines on stdin")
 
     # With repeated runs of one cell, keep the median by throughput: robust
@@ -142,7 +144,7 @@ def main():
         print_table("Idle connections (server VmRSS once all are connected)",
                     ["impl", "codec", "connections", "server rss MB", "kB/conn"], rows)
 
-    day7_targets = print_day7(keys, get, metrics, cells, registry, discovery)
+    day7_targets = print_day7(keys, get, metrics, cells, registry, discovery, listed)
     # Day 7's variants have targets of their own, against other baselines.
     print_targets([i for i in others if not any(tag in i for tag in DAY7_TAGS)], get, idle, day7_targets)
 
@@ -151,7 +153,7 @@ MSGPACK = "geerpc/msgpack"
 DAY7_TAGS = ("/http", "/xclient", "/broadcast", "/server")
 
 
-def print_day7(keys, get, metrics, cells, registry, discovery):
+def print_day7(keys, get, metrics, cells, registry, discovery, listed):
     """Day 7's tables; returns its target rows (goal, PASS/MISS text) for the Targets table."""
     targets = []
 
@@ -256,6 +258,14 @@ def print_day7(keys, get, metrics, cells, registry, discovery):
                     + (f"; registry / etcd mean = {x:,.0f}x" if x else ""),
                     ["via", "rounds", "refresh ms", "registered p50", "listed p50", "listed mean", "listed max",
                      "called p50", "called mean", "called max"], rows)
+
+    # A new discovery reading a long list: how long until it has all of it, and what it adds.
+    rows = [[r["via"], r["listed"], r["rounds"], r["full_list_p50_ms"], r["full_list_max_ms"],
+             f'{float(r["rss_growth_p50_kb"]) / 1024:.1f}', f'{float(r["rss_growth_max_kb"]) / 1024:.1f}']
+            for r in listed]
+    if rows:
+        print_table("A new discovery reading the whole list (each round's discovery kept alive)",
+                    ["via", "servers", "rounds", "full list p50 ms", "max ms", "rss added p50 MB", "max MB"], rows)
     return targets
 
 

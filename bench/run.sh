@@ -30,6 +30,8 @@
 #      DISCOVERY        subset of "etcd registry": time from a server registering to a client's first
 #                       call, EtcdDiscovery's watch vs RegistryDiscovery's poll (default both; empty
 #                       skips it). DISCOVERY_ROUNDS overrides the rounds (etcd 20, registry 3 of 10 s)
+#      DISCOVERY_LISTED servers already registered when, for each DISCOVERY, a new discovery reads
+#                       the whole list: its time and the RSS it adds (default 1000; 0 skips it)
 set -euo pipefail
 
 # bash makes SECONDS its own "seconds since start" counter, which would mangle 0.5 and keep growing
@@ -49,6 +51,7 @@ IDLE_CONNECTIONS=${IDLE_CONNECTIONS:-10000}
 REGISTRY_SERVERS=${REGISTRY_SERVERS:-10000}
 DISCOVERY=${DISCOVERY-etcd registry}
 DISCOVERY_ROUNDS=${DISCOVERY_ROUNDS:-0}
+DISCOVERY_LISTED=${DISCOVERY_LISTED:-1000}
 RESULTS=$BUILD_DIR/bench-results.txt
 WARMUP=0.5  # must match the clients' unmeasured warm-up
 CLK_TCK=$(getconf CLK_TCK)
@@ -192,6 +195,10 @@ for via in $DISCOVERY; do
   ((DISCOVERY_ROUNDS > 0)) && rounds=(--rounds "$DISCOVERY_ROUNDS")
   log "discovery to the first call: $via"
   "$GEERPC" discovery --via "$via" "${rounds[@]}" >>"$RESULTS" || log "FAILED: discovery $via"
+  if ((DISCOVERY_LISTED > 0)); then
+    log "discovery of $DISCOVERY_LISTED listed servers: $via"
+    "$GEERPC" discovery --via "$via" --listed "$DISCOVERY_LISTED" >>"$RESULTS" || log "FAILED: discovery $via listed"
+  fi
 done
 log "RESULT lines: $RESULTS"
 python3 "$HERE/report.py" <"$RESULTS"

@@ -107,6 +107,11 @@ fi
 grep -q '^RESULT impl=geerpc scenario=discovery via=registry rounds=2 refresh_ms=200 .*called_max_ms=' \
   "$OUT/discovery.out" || fail "no discovery RESULT line: $(cat "$OUT/discovery.out")"
 echo "smoke: ok: discovery to the first call"
+"$BENCH" discovery --via registry --listed 50 --rounds 2 >"$OUT/listed.out" 2>"$OUT/listed.err" ||
+  fail "a discovery reading a listed registry"
+grep -q '^RESULT impl=geerpc scenario=discovery-listed via=registry listed=50 rounds=2 .*rss_growth_max_kb=' \
+  "$OUT/listed.out" || fail "no discovery-listed RESULT line: $(cat "$OUT/listed.out")"
+echo "smoke: ok: a discovery reading a long list"
 rm -f "$OUT"/*
 
 "$IDLE" --server "$BENCH" --connections 300 >"$OUT/idle.out" 2>"$OUT/idle.err" || fail "geerpc_idle_conns"

@@ -11,7 +11,7 @@
 //                       [--call client|xclient|broadcast] [--target I]
 //   geerpc_bench client --service registry --addr 127.0.0.1:PORT --scenario heartbeat|get
 //                       --seconds S [--servers N] [--window N]
-//   geerpc_bench discovery --via etcd|registry [--rounds N] [--refresh-ms MS]
+//   geerpc_bench discovery --via etcd|registry [--rounds N] [--refresh-ms MS] [--listed N]
 //
 // Payload 0 calls Bench.Sum(Args{1, 2}) and expects 3; N > 0 calls Bench.Echo with an N-byte string
 // and expects it back. The client keeps its calls in flight with coroutines (async_call +
@@ -36,7 +36,8 @@
 // `discovery` times, in one process, how long after a server starts registering a client's
 // discovery lists it and its first call through an XClient succeeds: EtcdDiscovery (watching a
 // LocalEtcd) or RegistryDiscovery (polling an in-process Registry every --refresh-ms, by default
-// its own default).
+// its own default). With --listed N it times instead how long a new discovery takes to read a
+// list of N registered servers, and how much the process grows by holding it.
 #include <malloc.h>
 #include <sys/resource.h>
 
@@ -46,6 +47,7 @@
 #include <asio/io_context.hpp>
 #include <asio/thread_pool.hpp>
 #include <asio/use_awaitable.hpp>
+#include <asio/use_future.hpp>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -138,6 +140,7 @@ struct Options {
   std::string via = "etcd";
   std::size_t rounds = 0;  // 0: the default of --via
   std::size_t refresh_ms = 0;  // 0: RegistryDiscovery's default
+  std::size_t listed = 0;  // discovery: >0 times the first read of a list this long instead
 };
 
 // "a,b,c" -> {"a", "b", "c"}
@@ -158,7 +161,7 @@ Options parse_options(int argc, char** argv) {
         " [--codec json|msgpack] [--methods plain|coroutine] [--threads N] [--handler-threads N]"
         " [--malloc tuned|glibc] [--transport tcp|http] [--listeners N] [--call client|xclient|broadcast]"
         " [--target I] [--service bench|registry] [--servers N] [--window N]; or: geerpc_bench discovery"
-        " --via etcd|registry [--rounds N] [--refresh-ms MS]");
+        " --via etcd|registry [--rounds N] [--refresh-ms MS] [--listed N]");
   o.mode = argv[1];
   if (o.mode != "server" && o.mode != "client" && o.mode != "discovery") die("unknown mode " + o.mode);
   if ((argc - 2) % 2 != 0) die(std::string("missing value for ") + argv[argc - 1]);
@@ -183,6 +186,7 @@ Options parse_options(int argc, char** argv) {
     else if (flag == "--via") o.via = value;
     else if (flag == "--rounds") o.rounds = std::stoul(value);
     else if (flag == "--refresh-ms") o.refresh_ms = std::stoul(value);
+    else if (flag == "--listed") o.listed = std::stoul(value);
     else die("unknown flag " + flag);
   }
   if (o.codec != "json" && o.codec != "msgpack") die("unknown codec " + o.codec);
@@ -569,6 +573,98 @@ int run_registry_client(const Options& o) {
 
 // ---------------------------------------------------------------- discovery
 
+long rss_kb() {
+  std::FILE* status = std::fopen("/proc/self/status", "r");
+  if (!status) return 0;
+  char line[256];
+  long kb = 0;
+  while (std::fgets(line, sizeof line, status))
+    if (std::sscanf(line, "VmRSS: %ld kB", &kb) == 1) break;
+  std::fclose(status);
+  return kb;
+}
+
+// --listed N: N servers registered (made-up addresses nobody dials), then for each round a new
+// discovery reads the whole list: the time until get_all() has all N, and the process's RSS growth
+// by it. Every round's discovery is kept alive, so a later round cannot reuse an earlier one's
+// freed memory; the first round also pays for what any first discovery starts (threads, arenas).
+int run_discovery_scale(const Options& o) {
+  const bool etcd = o.via == "etcd";
+  const std::size_t rounds = o.rounds ? o.rounds : 5;
+  asio::thread_pool pool(2);
+  std::unique_ptr<geerpc::LocalEtcd> local;
+  std::unique_ptr<geerpc::Registry> registry;
+  std::string registry_url;
+  const geerpc::EtcdConfig config{.endpoints = {""}, .prefix = "/geerpc-bench/listed"};
+  std::vector<geerpc::Heartbeat> beats;
+  std::vector<std::string> addrs;
+  for (std::size_t i = 0; i < o.listed; ++i)
+    addrs.push_back("tcp@127.0.0." + std::to_string(1 + i / 50000) + ":" + std::to_string(10000 + i % 50000));
+  if (etcd) {
+    auto started = geerpc::LocalEtcd::start();
+    if (!started) die("etcd: " + started.error().message());
+    local = std::move(*started);
+    auto put_all = [&]() -> asio::awaitable<geerpc::Error> {
+      geerpc::EtcdGateway gateway({local->endpoint()}, std::chrono::seconds(10));
+      const std::chrono::seconds ttl(600);
+      auto lease = co_await gateway.grant(ttl);
+      if (!lease) co_return lease.error();
+      for (const auto& addr : addrs) {
+        const std::string key = config.prefix + "/" + addr;  // named: GCC 12 and temporaries in co_await
+        auto error = co_await gateway.put(key, addr, *lease);
+        if (error) co_return error;
+      }
+      co_return geerpc::Error();
+    };
+    if (auto error = asio::co_spawn(pool, put_all(), asio::use_future).get()) die("etcd put: " + error.message());
+  } else {
+    registry = std::make_unique<geerpc::Registry>(pool.get_executor());
+    auto registry_listener = geerpc::listen(pool.get_executor(), "tcp", "127.0.0.1:0");
+    if (!registry_listener) die("listen: " + registry_listener.error().message());
+    registry_url = "http://" + geerpc::to_string(registry_listener->local_endpoint()) +
+                   std::string(geerpc::default_registry_path);
+    registry->serve(std::move(*registry_listener));
+    for (const auto& addr : addrs) {
+      auto beating = geerpc::heartbeat(pool.get_executor(), registry_url, addr);
+      if (!beating) die("heartbeat: " + beating.error().message());
+      beats.push_back(std::move(*beating));
+    }
+  }
+  std::vector<double> listed_ms, grown_kb;
+  std::vector<std::shared_ptr<geerpc::Discovery>> kept;
+  for (std::size_t round = 0; round < rounds; ++round) {
+    const long before = rss_kb();
+    const auto t0 = Clock::now();
+    geerpc::EtcdConfig mine = config;
+    if (etcd) mine.endpoints = {local->endpoint()};
+    std::shared_ptr<geerpc::Discovery> discovery;
+    if (etcd)
+      discovery = std::make_shared<geerpc::EtcdDiscovery>(mine);
+    else
+      discovery = std::make_shared<geerpc::RegistryDiscovery>(registry_url);
+    auto all = discovery->get_all();
+    if (!all) die("the list: " + all.error().message());
+    if (all->size() != addrs.size())
+      die("listed " + std::to_string(all->size()) + " servers, want " + std::to_string(addrs.size()));
+    listed_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+    grown_kb.push_back(static_cast<double>(rss_kb() - before));
+    kept.push_back(std::move(discovery));
+    std::fprintf(stderr, "geerpc discovery %s listed %zu: %.1f ms, +%.0f kB\n", o.via.c_str(), addrs.size(),
+                 listed_ms.back(), grown_kb.back());
+  }
+  std::sort(listed_ms.begin(), listed_ms.end());
+  std::sort(grown_kb.begin(), grown_kb.end());
+  std::printf("RESULT impl=geerpc scenario=discovery-listed via=%s listed=%zu rounds=%zu full_list_p50_ms=%.2f "
+              "full_list_max_ms=%.2f rss_growth_p50_kb=%.0f rss_growth_max_kb=%.0f\n",
+              o.via.c_str(), addrs.size(), rounds, listed_ms[(rounds - 1) / 2], listed_ms.back(),
+              grown_kb[(rounds - 1) / 2], grown_kb.back());
+  std::fflush(stdout);
+  kept.clear();
+  beats.clear();
+  if (registry) registry->stop();
+  return 0;
+}
+
 // Each round: a client (discovery + XClient) that has read its first, empty list; then a server
 // registers, and the client polls its discovery until it lists the server, then calls it.
 int run_discovery(const Options& o) {
@@ -685,7 +781,7 @@ int main(int argc, char** argv) {
     mallopt(M_TRIM_THRESHOLD, 64 << 20);
   }
   try {
-    if (o.mode == "discovery") return run_discovery(o);
+    if (o.mode == "discovery") return o.listed ? run_discovery_scale(o) : run_discovery(o);
     if (o.mode == "server") return run_server(o);
     return o.service == "registry" ? run_registry_client(o) : run_client(o);
   } catch (const std::exception& e) {
