@@ -103,7 +103,9 @@ std::string mismatch_at(const Body& shape, const Body& body, const std::string& 
   if (shape.type() != body.type()) return numbers_only ? "" : field + "expected " + kind(shape) + ", got " + got(body);
   if (shape.is_object()) {
     for (const auto& [key, value] : shape.items()) {
-      const auto at = path.empty() ? key : path + "." + key;
+      std::string at = path;
+      if (!at.empty()) at += '.';
+      at += key;
       const auto found = body.find(key);
       if (found == body.end()) {
         if (numbers_only) continue;
@@ -112,9 +114,13 @@ std::string mismatch_at(const Body& shape, const Body& body, const std::string& 
       if (auto what = mismatch_at(value, *found, at, numbers_only); !what.empty()) return what;
     }
   } else if (shape.is_array() && !shape.empty()) {  // a default array is mostly empty
-    for (std::size_t i = 0; i < body.size(); ++i)
-      if (auto what = mismatch_at(shape[0], body[i], path + "[" + std::to_string(i) + "]", numbers_only); !what.empty())
-        return what;
+    for (std::size_t i = 0; i < body.size(); ++i) {
+      std::string at = path;
+      at += '[';
+      at += std::to_string(i);
+      at += ']';
+      if (auto what = mismatch_at(shape[0], body[i], at, numbers_only); !what.empty()) return what;
+    }
   }
   return {};
 }

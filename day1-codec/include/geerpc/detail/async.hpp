@@ -55,7 +55,7 @@ auto async_run(const asio::any_io_executor& executor, asio::awaitable<T> corouti
         asio::co_spawn(
             executor, errors_as_values(std::move(coroutine)),
             asio::bind_cancellation_slot(signal->slot(), [handler = std::move(handler), signal](
-                                                             std::exception_ptr error, auto... value) mutable {
+                                                             const std::exception_ptr& error, auto... value) mutable {
               if (error) std::rethrow_exception(error);
               auto target = asio::get_associated_executor(handler);
               asio::dispatch(target, [handler = std::move(handler), ... value = std::move(value)]() mutable {
