@@ -11,6 +11,7 @@
 #include <charconv>
 #include <nlohmann/json.hpp>
 
+#include "geerpc/detail/etcd_answers.hpp"
 #include "geerpc/log.hpp"
 #include "geerpc/registry/heartbeat.hpp"
 #include "geerpc/xclient/discovery.hpp"
@@ -81,8 +82,23 @@ Error not_etcd(const std::string& path, const std::exception& what) {
   return Error(errc::etcd_error, "rpc etcd: the answer to " + path + " is not what etcd sends (" + what.what() + ")");
 }
 
-// What the gateway answered to a POST on `path`, as JSON, or the error it says.
-Result<json> read_answer(const std::string& path, const HttpMessage& response) {
+}  // namespace
+
+namespace detail {
+
+std::string etcd_base64(std::string_view bytes) {
+  return base64(bytes);
+}
+
+Result<std::string> etcd_unbase64(std::string_view text) {
+  try {
+    return unbase64(text);
+  } catch (const std::exception&) {
+    return Error(errc::etcd_error, "rpc etcd: not base64");
+  }
+}
+
+Result<json> etcd_answer(const std::string& path, const HttpMessage& response) {
   try {
     auto answer = json::parse(response.body);
     const auto message = answer.is_object() && answer.contains("error") && answer.at("error").is_string()
@@ -99,6 +115,68 @@ Result<json> read_answer(const std::string& path, const HttpMessage& response) {
     return not_etcd(path, e);
   }
 }
+
+Result<std::int64_t> etcd_lease_id(const std::string& path, const json& answer) {
+  try {
+    return int64_field(answer, "ID");
+  } catch (const std::exception& e) {
+    return not_etcd(path, e);
+  }
+}
+
+Result<EtcdGateway::Range> etcd_range(const std::string& path, const json& answer) {
+  try {
+    EtcdGateway::Range range;
+    range.revision = int64_field(answer.at("header"), "revision");
+    if (answer.contains("kvs"))  // etcd leaves out what is empty
+      for (const auto& kv : answer.at("kvs"))
+        range.kvs.push_back({unbase64(kv.at("key").get<std::string>()),
+                             kv.contains("value") ? unbase64(kv.at("value").get<std::string>()) : std::string()});
+    return range;
+  } catch (const std::exception& e) {
+    return not_etcd(path, e);
+  }
+}
+
+Error etcd_keep_alive_line(const std::string& path, std::string_view line, std::int64_t lease) {
+  try {
+    const auto& result = json::parse(line).at("result");
+    // An expired or unknown lease is answered without a TTL (or with 0).
+    return result.contains("TTL") && int64_field(result, "TTL") > 0
+               ? Error()
+               : Error(errc::lease_lost, "rpc etcd: lease " + std::to_string(lease) + " has expired");
+  } catch (const std::exception& e) {
+    return not_etcd(path, e);
+  }
+}
+
+Result<std::vector<EtcdGateway::Event>> etcd_watch_line(const std::string& path, std::string_view line) {
+  try {
+    const auto answer = json::parse(line);
+    if (answer.contains("error"))
+      return Error(errc::etcd_error, "rpc etcd: the watch ended: " + answer.at("error").dump());
+    const auto& result = answer.at("result");
+    if (result.value("canceled", false))  // compacted past our revision, say: read it all again
+      return Error(errc::etcd_error, "rpc etcd: etcd cancelled the watch");
+    std::vector<EtcdGateway::Event> events;
+    if (!result.contains("events")) return events;  // "created", or a progress note
+    for (const auto& event : result.at("events")) {
+      const auto& kv = event.at("kv");
+      events.push_back({.deleted = event.value("type", std::string()) == "DELETE",
+                        .kv = {unbase64(kv.at("key").get<std::string>()),
+                               kv.contains("value") ? unbase64(kv.at("value").get<std::string>()) : std::string()}});
+    }
+    return events;
+  } catch (const std::exception& e) {
+    return not_etcd(path, e);
+  }
+}
+
+}  // namespace detail
+
+namespace {
+
+using detail::etcd_answer;
 
 // A stream's error in etcd's terms: a status it answered is etcd's error.
 Error stream_error_of(const Error& error, const HttpUrl& target) {
@@ -148,7 +226,7 @@ asio::awaitable<Result<json>> EtcdGateway::post(const std::string& path, const j
   for (std::size_t tried = 0; tried < endpoints_.size(); ++tried) {
     const HttpUrl& target = url(path);
     auto response = co_await http_exchange(target, method, headers, text, timeout_, std::size_t{64} << 20);
-    if (response) co_return read_answer(path, *response);
+    if (response) co_return etcd_answer(path, *response);
     last = Error(response.error().code(), "rpc etcd: " + target.host + ": " + response.error().message());
     next_endpoint();  // down: the next may answer
   }
@@ -160,11 +238,7 @@ asio::awaitable<Result<std::int64_t>> EtcdGateway::grant(std::chrono::seconds tt
   const json body = {{"TTL", ttl.count()}};
   auto answer = co_await post(path, body);
   if (!answer) co_return answer.error();
-  try {
-    co_return int64_field(*answer, "ID");
-  } catch (const std::exception& e) {
-    co_return not_etcd(path, e);
-  }
+  co_return detail::etcd_lease_id(path, *answer);
 }
 
 asio::awaitable<Error> EtcdGateway::keep_alive(std::int64_t lease) {
@@ -180,15 +254,7 @@ asio::awaitable<Error> EtcdGateway::keep_alive(std::int64_t lease) {
     Error answer = Error(errc::etcd_error, "rpc etcd: " + path + " ended without an answer");
     // Named, not converted in the call: GCC 12 destroys a temporary argument of a co_await'ed call twice.
     const std::function<bool(std::string_view)> read = [&](std::string_view line) {
-      try {
-        const auto& result = json::parse(line).at("result");
-        // An expired or unknown lease is answered without a TTL (or with 0).
-        answer = result.contains("TTL") && int64_field(result, "TTL") > 0
-                     ? Error()
-                     : Error(errc::lease_lost, "rpc etcd: lease " + std::to_string(lease) + " has expired");
-      } catch (const std::exception& e) {
-        answer = not_etcd(path, e);
-      }
+      answer = detail::etcd_keep_alive_line(path, line, lease);
       return false;  // one line is the answer
     };
     auto stream_error = co_await http_stream(target, method, headers, body, timeout_, read);
@@ -221,17 +287,7 @@ asio::awaitable<Result<EtcdGateway::Range>> EtcdGateway::range(const std::string
   const json body = {{"key", base64(prefix)}, {"range_end", base64(range_end(prefix))}};
   auto answer = co_await post(path, body);
   if (!answer) co_return answer.error();
-  try {
-    Range range;
-    range.revision = int64_field(answer->at("header"), "revision");
-    if (answer->contains("kvs"))  // etcd leaves out what is empty
-      for (const auto& kv : answer->at("kvs"))
-        range.kvs.push_back({unbase64(kv.at("key").get<std::string>()),
-                             kv.contains("value") ? unbase64(kv.at("value").get<std::string>()) : std::string()});
-    co_return range;
-  } catch (const std::exception& e) {
-    co_return not_etcd(path, e);
-  }
+  co_return detail::etcd_range(path, *answer);
 }
 
 asio::awaitable<Error> EtcdGateway::watch(const std::string& prefix, std::int64_t revision,
@@ -249,30 +305,12 @@ asio::awaitable<Error> EtcdGateway::watch(const std::string& prefix, std::int64_
   const HttpUrl& target = url(path);
   Error ended;
   const std::function<bool(std::string_view)> read = [&](std::string_view line) {  // named: see keep_alive
-    try {
-      const auto answer = json::parse(line);
-      if (answer.contains("error")) {
-        ended = Error(errc::etcd_error, "rpc etcd: the watch ended: " + answer.at("error").dump());
-        return false;
-      }
-      const auto& result = answer.at("result");
-      if (result.value("canceled", false)) {  // compacted past our revision, say: read it all again
-        ended = Error(errc::etcd_error, "rpc etcd: etcd cancelled the watch");
-        return false;
-      }
-      if (!result.contains("events")) return true;  // "created", or a progress note
-      std::vector<Event> events;
-      for (const auto& event : result.at("events")) {
-        const auto& kv = event.at("kv");
-        events.push_back({.deleted = event.value("type", std::string()) == "DELETE",
-                          .kv = {unbase64(kv.at("key").get<std::string>()),
-                                 kv.contains("value") ? unbase64(kv.at("value").get<std::string>()) : std::string()}});
-      }
-      return on_events(events);
-    } catch (const std::exception& e) {
-      ended = not_etcd(path, e);
+    auto events = detail::etcd_watch_line(path, line);
+    if (!events) {
+      ended = events.error();
       return false;
     }
+    return events->empty() || on_events(*events);
   };
   auto stream_error = co_await http_stream(target, method, headers, body, idle_timeout, read);
   if (stream_error && unreachable(stream_error)) next_endpoint();  // the next reconnect tries another

@@ -6,6 +6,7 @@
 #include <asio/use_future.hpp>
 #include <nlohmann/json.hpp>
 
+#include "geerpc/detail/server_list.hpp"
 #include "geerpc/registry/registry.hpp"
 
 namespace geerpc {
@@ -16,9 +17,11 @@ using Clock = std::chrono::steady_clock;
 // A failed GET is tried again after this (or update_timeout, if shorter), not on every call.
 constexpr std::chrono::seconds retry_after{1};
 
-// The registry's list: the JSON body when there is one, else the header (Go's registry has only
-// the header).
-Result<std::vector<std::string>> read_list(const HttpMessage& response) {
+}  // namespace
+
+namespace detail {
+
+Result<std::vector<std::string>> read_server_list(const HttpMessage& response) {
   std::vector<std::string> list;
   if (!response.body.empty()) {
     try {
@@ -40,6 +43,10 @@ Result<std::vector<std::string>> read_list(const HttpMessage& response) {
   return list;
 }
 
+}  // namespace detail
+
+namespace {
+
 asio::awaitable<Result<std::vector<std::string>>> fetch(HttpUrl url, std::chrono::milliseconds timeout) {
   // The JSON body: a header of 10,000 servers is over 200 KB, more than many proxies pass.
   url.target += url.target.find('?') == std::string::npos ? "?format=json" : "&format=json";
@@ -48,7 +55,7 @@ asio::awaitable<Result<std::vector<std::string>>> fetch(HttpUrl url, std::chrono
   const std::string body;
   auto response = co_await http_call(url, method, headers, body, timeout);
   if (!response) co_return response.error();
-  co_return read_list(*response);
+  co_return detail::read_server_list(*response);
 }
 
 }  // namespace
