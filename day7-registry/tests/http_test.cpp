@@ -203,6 +203,18 @@ TEST(DialHttp, AnyAnswerButConnectedFailsWithTheStatus) {
   EXPECT_EQ(client.error().message(), "unexpected HTTP response: 404 Not Found");
 }
 
+TEST(DialHttp, AnAnswerWhoseStatusHasFewerThanThreeDigitsIsNotHttp) {
+  WrongAnswerServer server("HTTP/1.0 2 00 Connected to Gee RPC\r\n\r\n");
+  asio::thread_pool pool(1);
+  auto client = dial_http(pool.get_executor(), "tcp", server.address);
+  ASSERT_FALSE(client);
+  EXPECT_EQ(client.error(), errc::bad_http);
+  EXPECT_EQ(client.error().message(), "rpc client: CONNECT failed: invalid HTTP status code");
+  HttpParser parser(HttpParser::Kind::response);
+  EXPECT_FALSE(parser.feed("HTTP/1.1 20 OK\r\nContent-Length: 0\r\n\r\n"));
+  EXPECT_EQ(parser.error(), "invalid HTTP status code");
+}
+
 std::string temp_path(const std::string& name) {
   return ::testing::TempDir() + "geerpc_" + name + "_" + std::to_string(::getpid()) + ".sock";
 }
