@@ -125,6 +125,15 @@ TEST(XDial, AMalformedAddressSaysWhatItExpects) {
   EXPECT_EQ(x_dial(pool.get_executor(), "ftp@127.0.0.1:21").error(), errc::bad_address);  // no such network
 }
 
+TEST_F(HttpTest, ARefusedOptionAfterConnectStillGetsTheConnectAnswerFirst) {
+  auto response = round_trip(connect_head + R"({"magic_number":1,"codec_type":"application/json"})" + "\n");
+  ASSERT_TRUE(response) << response.error();  // the answer, then the end of the connection
+  EXPECT_EQ(response->status, 200);
+  EXPECT_EQ(response->reason, "Connected to Gee RPC");
+  EXPECT_EQ(response->body, "") << "the refused Option is not answered";
+  expect_others_served();
+}
+
 TEST_F(HttpTest, GetOnTheRpcPathIs405MustConnect) {
   auto response = round_trip("GET /_geerpc_ HTTP/1.1\r\nHost: test\r\n\r\n");
   ASSERT_TRUE(response) << response.error();
