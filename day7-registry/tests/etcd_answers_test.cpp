@@ -47,6 +47,12 @@ TEST(EtcdAnswers, WhatIsNotEtcdsAnswerIsSaidInGeerpcsWords) {
   expect_not_etcd(detail::etcd_watch_line(watch, "not json").error(), watch, "not JSON");
 }
 
+TEST(EtcdAnswers, ALeaseIdThatIsNotPositiveIsRefused) {
+  const std::string grant = "/v3/lease/grant";
+  expect_not_etcd(detail::etcd_lease_id(grant, {{"ID", "0"}}).error(), grant, "'ID' 0 is not a lease");
+  expect_not_etcd(detail::etcd_lease_id(grant, {{"ID", -5}}).error(), grant, "'ID' -5 is not a lease");
+}
+
 TEST(EtcdAnswers, AnErrorStatusWithABodyThatIsNotJsonStillGivesTheStatus) {
   auto error = detail::etcd_answer("/v3/kv/put", answer(502, "Bad Gateway", "<html>proxy</html>")).error();
   EXPECT_EQ(error, errc::etcd_error);

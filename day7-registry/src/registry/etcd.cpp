@@ -167,7 +167,10 @@ Result<json> etcd_answer(const std::string& path, const HttpMessage& response) {
 
 Result<std::int64_t> etcd_lease_id(const std::string& path, const json& answer) {
   try {
-    return int64_field(answer, "ID");
+    // etcd's lease IDs are positive; a put with lease 0 would never expire.
+    const auto id = int64_field(answer, "ID");
+    if (id <= 0) throw NotEtcd("'ID' " + std::to_string(id) + " is not a lease");
+    return id;
   } catch (const NotEtcd& e) {
     return not_etcd(path, e);
   }
