@@ -24,13 +24,16 @@ namespace detail {
 Result<std::vector<std::string>> read_server_list(const HttpMessage& response) {
   std::vector<std::string> list;
   if (!response.body.empty()) {
-    try {
-      const auto body = nlohmann::json::parse(response.body);  // not a temporary: the loop reads into it
-      for (const auto& server : body.at("servers")) list.push_back(server.get<std::string>());
-      return list;
-    } catch (const nlohmann::json::exception&) {
-      return Error(errc::bad_http, "the registry's list is not {\"servers\": [...]}");
+    const Error bad(errc::bad_http, "the registry's list is not {\"servers\": [...]}");
+    const auto body = nlohmann::json::parse(response.body, nullptr, false);
+    // Checked, not merely iterated: nlohmann iterates a string or an object too, as if a list.
+    const auto servers = body.is_object() ? body.find("servers") : body.end();
+    if (servers == body.end() || !servers->is_array()) return bad;
+    for (const auto& server : *servers) {
+      if (!server.is_string() || server.get_ref<const std::string&>().empty()) return bad;
+      list.push_back(server.get<std::string>());
     }
+    return list;
   }
   if (const auto* header = response.header(servers_header)) {
     std::string_view rest = *header;
