@@ -9,6 +9,7 @@
 #include <asio/local/stream_protocol.hpp>
 #include <asio/strand.hpp>
 #include <asio/write.hpp>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <unistd.h>
 #include <vector>
@@ -160,6 +161,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     // What RegistryDiscovery makes of it.
     auto list = detail::read_server_list(*response);
     if (!list && list.error() != errc::bad_http) fuzz::fail("read_server_list", list.error());
+    if (list && !response->body.empty()) {
+      // The body is the whole list, as the registry writes it: an object with an array of strings.
+      const auto body = nlohmann::json::parse(response->body, nullptr, false);
+      const auto servers = body.is_object() ? body.find("servers") : body.end();
+      if (servers == body.end() || !servers->is_array() || servers->size() != list->size())
+        fuzz::fail("read_server_list took " + response->body.substr(0, 200) + " for a list");
+    }
     if (list)
       for (const auto& server : *list)
         if (server.empty()) fuzz::fail("read_server_list listed an empty server");
