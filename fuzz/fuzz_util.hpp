@@ -14,9 +14,14 @@
 #include <string_view>
 #include <system_error>
 #include <utility>
+#include <vector>
 
 #include "geerpc/codec.hpp"
 #include "geerpc/conn.hpp"
+
+namespace geerpc {
+class Server;
+}
 
 namespace geerpc::fuzz {
 
@@ -60,6 +65,33 @@ asio::awaitable<void> write_and_close(Socket socket, std::string bytes);
 // whole, so the next read must find the clean end of the stream (the server relies on this to
 // answer a bad body and carry on). What decodes must decode exactly as nlohmann/json decodes it.
 void decode_one_frame(const Type& type, bool header, const std::uint8_t* data, std::size_t size);
+
+// Registers what the RPC seeds call: from day 3 on, Foo.Sum with a typed argument, so that
+// argument decoding and the call path are in reach of the fuzzer.
+void register_services(Server& server);
+
+// The client's end of a served connection: writes `input`, half-closes, and keeps every byte the
+// server sends back until the server lets go of the connection.
+asio::awaitable<void> send_and_collect(Socket socket, std::string input, std::string& received);
+
+// What a served RPC connection owes its peer, after it ended: `input` is what the peer sent (the
+// Option line, then frames), `received` what came back. net/rpc's contract: nothing when the
+// Option is refused, else whole, decodable responses only, and exactly one for every request the
+// server read whole, whatever became of it (a handler that throws must not swallow its reply,
+// closing the connection must not drop replies already sent). Runs the context.
+void check_rpc_exchange(std::string_view input, std::string_view received);
+
+// One HTTP response as geerpc's servers write it, taken apart by hand (not by the parser under
+// test): "HTTP/1.x NNN reason", headers, a blank line, then exactly Content-Length bytes of body
+// and nothing after it (every such answer says Connection: close). Anything else fails.
+struct HttpAnswer {
+  int status = 0;
+  std::string reason;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+  const std::string* header(std::string_view name) const;  // names compare without case
+};
+HttpAnswer whole_http_answer(std::string_view bytes);
 
 inline std::string as_string(const std::uint8_t* data, std::size_t size) {
   return {reinterpret_cast<const char*>(data), size};

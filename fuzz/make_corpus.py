@@ -172,6 +172,107 @@ def seeds():
     requests["unknown_codec"] = option("application/gob") + b"\n" + request(MSGPACK_TYPE, 1)
     requests["option_only"] = option(JSON_TYPE) + b"\n"
     corpus["fuzz_request"] = requests
+
+    # Day 5 on: HTTP before the RPC protocol (CONNECT), and the debug page.
+    def connect(rest=b"", path=b"/_geerpc_", method=b"CONNECT", version=b"1.0"):
+        return method + b" " + path + b" HTTP/" + version + b"\r\n\r\n" + rest
+
+    corpus["fuzz_http_server"] = {
+        "connect_then_requests_json": connect(requests["two_requests_json"]),
+        "connect_then_requests_msgpack": connect(requests["two_requests_msgpack"]),
+        "connect_then_bad_body": connect(requests["bad_body_then_request_json"]),
+        "connect_only": connect(),
+        "connect_with_headers": b"CONNECT /_geerpc_ HTTP/1.1\r\nHost: x\r\nX-A: b\r\n\r\n" + requests["option_only"],
+        "connect_lf_only": b"CONNECT /_geerpc_ HTTP/1.0\n\n" + requests["two_requests_json"],
+        "get_on_rpc_path": connect(method=b"GET"),
+        "debug_html": connect(path=b"/debug/geerpc", method=b"GET", version=b"1.1"),
+        "debug_json": connect(path=b"/debug/geerpc?x=1&format=json", method=b"GET", version=b"1.1"),
+        "debug_post": b"POST /debug/geerpc HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc",
+        "not_found": connect(path=b"/nope", method=b"GET", version=b"1.1"),
+        "garbage_head": b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n",
+        "bad_version": b"GET / HTTP/9.x\r\n\r\n",
+        "cut_off_head": b"CONNECT /_geerpc_ HTTP/1.0\r\nHost: ",
+        "long_header": b"GET / HTTP/1.1\r\nX-Long: " + b"a" * 1100 + b"\r\n\r\n",
+        "plain_rpc": requests["two_requests_json"],
+    }
+
+    # Day 7: responses from a peer that the HTTP client reads (registry, etcd's gateway).
+    def response(status=b"200 OK", headers=(), body=b"", length=True):
+        head = b"HTTP/1.1 " + status + b"\r\n"
+        for name, value in headers:
+            head += name + b": " + value + b"\r\n"
+        if length:
+            head += b"Content-Length: " + str(len(body)).encode() + b"\r\n"
+        return head + b"\r\n" + body
+
+    def chunked(*chunks):
+        return b"".join(b"%x\r\n" % len(c) + c + b"\r\n" for c in chunks) + b"0\r\n\r\n"
+
+    watch_line = json_bytes({"result": {"header": {"revision": "9"}, "events": [
+        {"kv": {"key": "L2dlZXJwYy9zZXJ2ZXJzL3RjcEAxMjcuMC4wLjE6NzAwMQ==", "value": "dGNwQDEyNy4wLjAuMTo3MDAx"}},
+        {"type": "DELETE", "kv": {"key": "L2dlZXJwYy9zZXJ2ZXJzL3RjcEAxMjcuMC4wLjE6NzAwMg=="}}]}})
+    corpus["fuzz_http_client"] = {
+        "registry_header": response(headers=[(b"X-Geerpc-Servers", b"tcp@127.0.0.1:7001,tcp@127.0.0.1:7002;weight=3")]),
+        "registry_json": response(headers=[(b"Content-Type", b"application/json")],
+                                  body=b'{"servers":["tcp@127.0.0.1:7001","unix@/tmp/a.sock;weight=2"]}\n'),
+        "registry_json_not_a_list": response(body=b'{"servers":"tcp@127.0.0.1:7001"}'),
+        "not_found": response(b"404 Not Found", body=b"404 page not found\n"),
+        "chunked_watch": response(headers=[(b"Transfer-Encoding", b"chunked")], length=False,
+                                  body=chunked(json_bytes({"result": {"created": True}}) + b"\n", watch_line[:40],
+                                               watch_line[40:] + b"\n")),
+        "chunked_bad_size": response(headers=[(b"Transfer-Encoding", b"chunked")], length=False, body=b"zz\r\nabc\r\n"),
+        "until_close": b"HTTP/1.0 200 OK\r\n\r\nline one\nline two\npartial",
+        "truncated_body": response(body=b"0123456789")[:-4],
+        "long_line": response(body=b"x" * 300 + b"\n"),
+        "continue_then_ok": b"HTTP/1.1 100 Continue\r\n\r\n" + response(body=b"ok\n"),
+        "lf_only": b"HTTP/1.1 200 OK\nContent-Length: 3\n\nab\n",
+        "garbage": b"SSH-2.0-OpenSSH_9.2\r\n",
+    }
+
+    def post(value=b"tcp@127.0.0.1:7003", path=b"/_geerpc_/registry", name=b"X-Geerpc-Server"):
+        return b"POST " + path + b" HTTP/1.1\r\n" + name + b": " + value + b"\r\n\r\n"
+
+    corpus["fuzz_registry"] = {
+        "heartbeat": post(),
+        "heartbeat_weight": post(b"http@127.0.0.1:7004;weight=10000"),
+        "heartbeat_unix": post(b"unix@/tmp/geerpc.sock;weight=5"),
+        "heartbeat_same_addr": post(b"tcp@127.0.0.1:7001"),
+        "heartbeat_bad_weight": post(b"tcp@127.0.0.1:7005;weight=0"),
+        "heartbeat_comma": post(b"tcp@127.0.0.1:7006,tcp@127.0.0.1:7007"),
+        "heartbeat_no_header": post(name=b"X-Other"),
+        "heartbeat_folded": b"POST /_geerpc_/registry HTTP/1.1\r\nX-Geerpc-Server: tcp@127.0.0.1:\r\n 7008\r\n\r\n",
+        "heartbeat_lower_case": post(name=b"x-geerpc-server"),
+        "heartbeat_with_body": b"POST /_geerpc_/registry HTTP/1.1\r\nX-Geerpc-Server: tcp@127.0.0.1:7009\r\nContent-Length: 4\r\n\r\nbody",
+        "list": b"GET /_geerpc_/registry HTTP/1.1\r\n\r\n",
+        "list_json": b"GET /_geerpc_/registry?format=json HTTP/1.1\r\n\r\n",
+        "delete": b"DELETE /_geerpc_/registry HTTP/1.1\r\n\r\n",
+        "not_found": post(path=b"/elsewhere"),
+        "garbage": b"\x00\x01\x02\r\n\r\n",
+    }
+
+    # Day 7: etcd's gateway. The first byte picks the answer's status (0: 200, 1: 404, 2: 400, ...).
+    def b64(text):
+        import base64
+        return base64.b64encode(text.encode()).decode()
+
+    corpus["fuzz_etcd"] = {
+        "grant": b"\x00" + json_bytes({"header": {"revision": "3"}, "ID": "7587869474342256906", "TTL": "10"}),
+        "grant_number": b"\x00" + json_bytes({"ID": 7587869474342256906, "TTL": 10}),
+        "range": b"\x00" + json_bytes({"header": {"revision": "12"}, "count": "1", "kvs": [
+            {"key": b64("/geerpc/servers/tcp@127.0.0.1:7001"), "value": b64("tcp@127.0.0.1:7001;weight=2"),
+             "create_revision": "5", "mod_revision": "5", "version": "1", "lease": "7587869474342256906"}]}),
+        "range_empty": b"\x00" + json_bytes({"header": {"revision": "12"}}),
+        "range_bad_base64": b"\x00" + json_bytes({"header": {"revision": "1"}, "kvs": [{"key": "*not*base64"}]}),
+        "lease_not_found": b"\x01" + json_bytes({"error": "etcdserver: requested lease not found", "code": 5}),
+        "error_500": b"\x03" + json_bytes({"error": "etcdserver: request timed out", "code": 14}),
+        "keep_alive": b"\x00" + json_bytes({"result": {"header": {"revision": "3"}, "ID": "75", "TTL": "10"}}),
+        "keep_alive_expired": b"\x00" + json_bytes({"result": {"header": {"revision": "3"}, "ID": "75"}}),
+        "watch_created": b"\x00" + json_bytes({"result": {"header": {"revision": "12"}, "created": True}}),
+        "watch_events": b"\x00" + watch_line,
+        "watch_canceled": b"\x00" + json_bytes({"result": {"canceled": True, "compact_revision": "4"}}),
+        "watch_error": b"\x00" + json_bytes({"error": {"grpc_code": 14, "message": "unavailable"}}),
+        "not_json": b"\x00{oops",
+    }
     return corpus
 
 

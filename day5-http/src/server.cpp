@@ -296,7 +296,9 @@ asio::awaitable<void> serve_conn(std::shared_ptr<State> state, std::shared_ptr<C
     const auto error = handshake.error();
     if (error != asio::error::eof && error != asio::error::operation_aborted)
       log("rpc server: options error: " + error.message());
-    conn->close();
+    // Not close(): after CONNECT, its answer is still queued, and the client must get it before
+    // the connection ends (else it cannot tell a refused Option from a server that is not geerpc).
+    conn->close_after_flush();
     co_return;
   }
   co_await serve_codec(state, std::move(handshake->codec), handshake->option.handle_timeout);

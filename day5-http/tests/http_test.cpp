@@ -125,6 +125,15 @@ TEST(XDial, AMalformedAddressSaysWhatItExpects) {
   EXPECT_EQ(x_dial(pool.get_executor(), "ftp@127.0.0.1:21").error(), errc::bad_address);  // no such network
 }
 
+TEST_F(HttpTest, ARefusedOptionAfterConnectStillGetsTheConnectAnswerFirst) {
+  auto response = round_trip(connect_head + R"({"magic_number":1,"codec_type":"application/json"})" + "\n");
+  ASSERT_TRUE(response) << response.error();  // the answer, then the end of the connection
+  EXPECT_EQ(response->status, 200);
+  EXPECT_EQ(response->reason, "Connected to Gee RPC");
+  EXPECT_EQ(response->body, "") << "the refused Option is not answered";
+  expect_others_served();
+}
+
 TEST_F(HttpTest, GetOnTheRpcPathIs405MustConnect) {
   auto response = round_trip("GET /_geerpc_ HTTP/1.1\r\nHost: test\r\n\r\n");
   ASSERT_TRUE(response) << response.error();
@@ -201,6 +210,18 @@ TEST(DialHttp, AnyAnswerButConnectedFailsWithTheStatus) {
   ASSERT_FALSE(client);
   EXPECT_EQ(client.error(), errc::bad_http_status);
   EXPECT_EQ(client.error().message(), "unexpected HTTP response: 404 Not Found");
+}
+
+TEST(DialHttp, AnAnswerWhoseStatusHasFewerThanThreeDigitsIsNotHttp) {
+  WrongAnswerServer server("HTTP/1.0 2 00 Connected to Gee RPC\r\n\r\n");
+  asio::thread_pool pool(1);
+  auto client = dial_http(pool.get_executor(), "tcp", server.address);
+  ASSERT_FALSE(client);
+  EXPECT_EQ(client.error(), errc::bad_http);
+  EXPECT_EQ(client.error().message(), "rpc client: CONNECT failed: invalid HTTP status code");
+  HttpParser parser(HttpParser::Kind::response);
+  EXPECT_FALSE(parser.feed("HTTP/1.1 20 OK\r\nContent-Length: 0\r\n\r\n"));
+  EXPECT_EQ(parser.error(), "invalid HTTP status code");
 }
 
 std::string temp_path(const std::string& name) {

@@ -91,10 +91,15 @@ HttpParser::HttpParser(Kind kind) : state_(std::make_unique<State>()) {
   s.on_headers_complete = [](http_parser* p) {
     auto& state = State::of(p);
     state.store_header();
-    if (p->type == HTTP_REQUEST)
+    if (p->type == HTTP_REQUEST) {
       state.message.method = http_method_str(static_cast<http_method>(p->method));
-    else
+    } else if (p->status_code < 100) {
+      // http_parser takes a status of one or two digits too; HTTP's have three.
+      state.error = "invalid HTTP status code";
+      return -1;
+    } else {
       state.message.status = static_cast<int>(p->status_code);
+    }
     state.head_complete = true;
     return state.no_body ? 1 : 0;  // 1: the parser expects no body
   };
@@ -127,7 +132,7 @@ bool HttpParser::check() {
   auto& s = *state_;
   const auto status = HTTP_PARSER_ERRNO(&s.parser);
   if (status == HPE_OK || (status == HPE_PAUSED && s.message_complete)) return true;
-  s.error = http_errno_description(status);
+  if (s.error.empty()) s.error = http_errno_description(status);  // else a callback said why
   return false;
 }
 

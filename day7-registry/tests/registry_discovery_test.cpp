@@ -3,10 +3,29 @@
 #include <future>
 #include <latch>
 
+#include "geerpc/detail/server_list.hpp"
 #include "registry_util.hpp"
 
 namespace geerpc::test {
 namespace {
+
+TEST(RegistryDiscovery, AJsonListMustBeAListOfAddresses) {
+  HttpMessage response;
+  response.status = 200;
+  for (const std::string body : {R"({"servers":"tcp@127.0.0.1:7001"})", R"({"servers":{"a":"tcp@127.0.0.1:7001"}})",
+                                 R"({"servers":["tcp@127.0.0.1:7001",7]})", R"({"servers":[""]})", R"(["servers"])",
+                                 "{oops"}) {
+    response.body = body;
+    auto list = detail::read_server_list(response);
+    ASSERT_FALSE(list) << body << " was taken for a list";
+    EXPECT_EQ(list.error(), errc::bad_http);
+    EXPECT_EQ(list.error().message(), R"(the registry's list is not {"servers": [...]})");
+  }
+  response.body = R"({"servers":["tcp@127.0.0.1:7001","unix@/tmp/a;weight=2"]})";
+  auto list = detail::read_server_list(response);
+  ASSERT_TRUE(list) << list.error();
+  EXPECT_EQ(*list, (std::vector<std::string>{"tcp@127.0.0.1:7001", "unix@/tmp/a;weight=2"}));
+}
 
 TEST(RegistryDiscovery, ListsWhatTheRegistryLists) {
   TestRegistry r;

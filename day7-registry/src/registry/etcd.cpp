@@ -9,8 +9,11 @@
 #include <asio/thread_pool.hpp>
 #include <asio/use_future.hpp>
 #include <charconv>
+#include <limits>
+#include <stdexcept>
 #include <nlohmann/json.hpp>
 
+#include "geerpc/detail/etcd_answers.hpp"
 #include "geerpc/log.hpp"
 #include "geerpc/registry/heartbeat.hpp"
 #include "geerpc/xclient/discovery.hpp"
@@ -37,15 +40,47 @@ std::string base64(std::string_view bytes) {
   return out;
 }
 
-// Throws std::invalid_argument for text that is not base64: etcd's answer was not what it sends.
-std::string unbase64(std::string_view text) {
+// What was not what etcd sends, in geerpc's words: the parse functions below throw it, and only
+// it (fields are checked before nlohmann is asked for them), so that no library's text reaches
+// the error.
+struct NotEtcd : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+std::string quoted(std::string_view name) {
+  return "'" + std::string(name) + "'";
+}
+
+// `object`'s field `name`; `where` names the object in the message.
+const json& field(const json& object, std::string_view name, std::string_view where = "the answer") {
+  if (!object.is_object()) throw NotEtcd(std::string(where) + " is not an object");
+  const auto it = object.find(name);
+  if (it == object.end()) throw NotEtcd(std::string(where) + " has no " + quoted(name));
+  return *it;
+}
+
+const std::string& text_field(const json& object, std::string_view name, std::string_view where = "the answer") {
+  const auto& value = field(object, name, where);
+  if (!value.is_string()) throw NotEtcd(quoted(name) + " is not a string");
+  return value.get_ref<const std::string&>();
+}
+
+// The lines of a stream, and an answer's body, are JSON objects.
+json parse_object(std::string_view text) {
+  auto value = json::parse(text, nullptr, false);
+  if (value.is_discarded()) throw NotEtcd("not JSON");
+  if (!value.is_object()) throw NotEtcd("not a JSON object");
+  return value;
+}
+
+std::string unbase64(std::string_view text, std::string_view name) {
   std::string out;
   std::uint32_t n = 0;
   int bits = 0;
   for (const char c : text) {
     if (c == '=') break;
     const auto at = alphabet.find(c);
-    if (at == std::string_view::npos) throw std::invalid_argument("not base64");
+    if (at == std::string_view::npos) throw NotEtcd(quoted(name) + " is not base64");
     n = n << 6 | static_cast<std::uint32_t>(at);
     if ((bits += 6) >= 8) {
       bits -= 8;
@@ -56,13 +91,30 @@ std::string unbase64(std::string_view text) {
 }
 
 // etcd's int64 fields come as JSON strings ("4111..."), sometimes as numbers.
-std::int64_t int64_field(const json& object, const char* name) {
-  const auto& field = object.at(name);
-  if (field.is_number_integer()) return field.get<std::int64_t>();
-  const auto& text = field.get_ref<const std::string&>();
-  std::int64_t value = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc{} || end != text.data() + text.size()) throw std::invalid_argument("not an integer");
+std::int64_t int64_field(const json& object, std::string_view name, std::string_view where = "the answer") {
+  const auto& value = field(object, name, where);
+  if (value.is_number_integer()) {
+    if (value.is_number_unsigned() && value.get<std::uint64_t>() > std::numeric_limits<std::int64_t>::max())
+      throw NotEtcd(quoted(name) + " is out of range");
+    return value.get<std::int64_t>();
+  }
+  if (!value.is_string()) throw NotEtcd(quoted(name) + " is not an integer");
+  const auto& text = value.get_ref<const std::string&>();
+  std::int64_t number = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), number);
+  if (ec != std::errc{} || end != text.data() + text.size()) throw NotEtcd(quoted(name) + " is not an integer");
+  return number;
+}
+
+// A key and its value, as a range and a watch event carry them.
+EtcdGateway::KeyValue key_value(const json& kv) {
+  return {unbase64(text_field(kv, "key", "a key-value"), "key"),
+          kv.contains("value") ? unbase64(text_field(kv, "value", "a key-value"), "value") : std::string()};
+}
+
+const json& list_field(const json& object, std::string_view name) {
+  const auto& value = field(object, name);
+  if (!value.is_array()) throw NotEtcd(quoted(name) + " is not a list");
   return value;
 }
 
@@ -77,28 +129,107 @@ std::string range_end(std::string prefix) {
 const char* const paths[] = {"/v3/lease/grant", "/v3/lease/keepalive", "/v3/lease/revoke",
                              "/v3/kv/put",      "/v3/kv/range",        "/v3/watch"};
 
-Error not_etcd(const std::string& path, const std::exception& what) {
+Error not_etcd(const std::string& path, const NotEtcd& what) {
   return Error(errc::etcd_error, "rpc etcd: the answer to " + path + " is not what etcd sends (" + what.what() + ")");
 }
 
-// What the gateway answered to a POST on `path`, as JSON, or the error it says.
-Result<json> read_answer(const std::string& path, const HttpMessage& response) {
+}  // namespace
+
+namespace detail {
+
+std::string etcd_base64(std::string_view bytes) {
+  return base64(bytes);
+}
+
+Result<std::string> etcd_unbase64(std::string_view text) {
   try {
-    auto answer = json::parse(response.body);
-    const auto message = answer.is_object() && answer.contains("error") && answer.at("error").is_string()
-                             ? answer.at("error").get<std::string>()
-                             : response.reason;
-    if (response.status == 404 && message.find("lease not found") != std::string::npos)
-      return Error(errc::lease_lost, "rpc etcd: " + message);
-    if (response.status < 200 || response.status > 299)
-      return Error(errc::etcd_error,
-                   "rpc etcd: " + path + " answered " + std::to_string(response.status) + ": " + message);
-    if (!answer.is_object()) throw std::invalid_argument("not a JSON object");
-    return answer;
-  } catch (const std::exception& e) {
+    return unbase64(text, "text");
+  } catch (const NotEtcd&) {
+    return Error(errc::etcd_error, "rpc etcd: not base64");
+  }
+}
+
+Result<json> etcd_answer(const std::string& path, const HttpMessage& response) {
+  // An error's body says why, when it is etcd's; a proxy's page in its place still gives the status.
+  auto answer = json::parse(response.body, nullptr, false);
+  const auto message = answer.is_object() && answer.contains("error") && answer.at("error").is_string()
+                           ? answer.at("error").get<std::string>()
+                           : response.reason;
+  if (response.status == 404 && message.find("lease not found") != std::string::npos)
+    return Error(errc::lease_lost, "rpc etcd: " + message);
+  if (response.status < 200 || response.status > 299)
+    return Error(errc::etcd_error,
+                 "rpc etcd: " + path + " answered " + std::to_string(response.status) + ": " + message);
+  if (answer.is_discarded()) return not_etcd(path, NotEtcd("not JSON"));
+  if (!answer.is_object()) return not_etcd(path, NotEtcd("not a JSON object"));
+  return answer;
+}
+
+Result<std::int64_t> etcd_lease_id(const std::string& path, const json& answer) {
+  try {
+    // etcd's lease IDs are positive; a put with lease 0 would never expire.
+    const auto id = int64_field(answer, "ID");
+    if (id <= 0) throw NotEtcd("'ID' " + std::to_string(id) + " is not a lease");
+    return id;
+  } catch (const NotEtcd& e) {
     return not_etcd(path, e);
   }
 }
+
+Result<EtcdGateway::Range> etcd_range(const std::string& path, const json& answer) {
+  try {
+    EtcdGateway::Range range;
+    range.revision = int64_field(field(answer, "header"), "revision", "'header'");
+    if (answer.contains("kvs"))  // etcd leaves out what is empty
+      for (const auto& kv : list_field(answer, "kvs")) range.kvs.push_back(key_value(kv));
+    return range;
+  } catch (const NotEtcd& e) {
+    return not_etcd(path, e);
+  }
+}
+
+Error etcd_keep_alive_line(const std::string& path, std::string_view line, std::int64_t lease) {
+  try {
+    const auto answer = parse_object(line);
+    const auto& result = field(answer, "result");
+    // An expired or unknown lease is answered without a TTL (or with 0).
+    return result.contains("TTL") && int64_field(result, "TTL", "'result'") > 0
+               ? Error()
+               : Error(errc::lease_lost, "rpc etcd: lease " + std::to_string(lease) + " has expired");
+  } catch (const NotEtcd& e) {
+    return not_etcd(path, e);
+  }
+}
+
+Result<std::vector<EtcdGateway::Event>> etcd_watch_line(const std::string& path, std::string_view line) {
+  try {
+    const auto answer = parse_object(line);
+    if (answer.contains("error"))
+      return Error(errc::etcd_error, "rpc etcd: the watch ended: " + answer.at("error").dump());
+    const auto& result = field(answer, "result");
+    if (!result.is_object()) throw NotEtcd("'result' is not an object");
+    if (const auto canceled = result.find("canceled"); canceled != result.end()) {
+      if (!canceled->is_boolean()) throw NotEtcd("'canceled' is not a boolean");
+      // Compacted past our revision, say: read it all again.
+      if (canceled->get<bool>()) return Error(errc::etcd_error, "rpc etcd: etcd cancelled the watch");
+    }
+    std::vector<EtcdGateway::Event> events;
+    if (!result.contains("events")) return events;  // "created", or a progress note
+    for (const auto& event : list_field(result, "events")) {
+      const bool deleted = event.contains("type") && text_field(event, "type", "an event") == "DELETE";
+      events.push_back({.deleted = deleted, .kv = key_value(field(event, "kv", "an event"))});
+    }
+    return events;
+  } catch (const NotEtcd& e) {
+    return not_etcd(path, e);
+  }
+}
+
+}  // namespace detail
+
+namespace {
+
+using detail::etcd_answer;
 
 // A stream's error in etcd's terms: a status it answered is etcd's error.
 Error stream_error_of(const Error& error, const HttpUrl& target) {
@@ -148,7 +279,7 @@ asio::awaitable<Result<json>> EtcdGateway::post(const std::string& path, const j
   for (std::size_t tried = 0; tried < endpoints_.size(); ++tried) {
     const HttpUrl& target = url(path);
     auto response = co_await http_exchange(target, method, headers, text, timeout_, std::size_t{64} << 20);
-    if (response) co_return read_answer(path, *response);
+    if (response) co_return etcd_answer(path, *response);
     last = Error(response.error().code(), "rpc etcd: " + target.host + ": " + response.error().message());
     next_endpoint();  // down: the next may answer
   }
@@ -160,11 +291,7 @@ asio::awaitable<Result<std::int64_t>> EtcdGateway::grant(std::chrono::seconds tt
   const json body = {{"TTL", ttl.count()}};
   auto answer = co_await post(path, body);
   if (!answer) co_return answer.error();
-  try {
-    co_return int64_field(*answer, "ID");
-  } catch (const std::exception& e) {
-    co_return not_etcd(path, e);
-  }
+  co_return detail::etcd_lease_id(path, *answer);
 }
 
 asio::awaitable<Error> EtcdGateway::keep_alive(std::int64_t lease) {
@@ -180,15 +307,7 @@ asio::awaitable<Error> EtcdGateway::keep_alive(std::int64_t lease) {
     Error answer = Error(errc::etcd_error, "rpc etcd: " + path + " ended without an answer");
     // Named, not converted in the call: GCC 12 destroys a temporary argument of a co_await'ed call twice.
     const std::function<bool(std::string_view)> read = [&](std::string_view line) {
-      try {
-        const auto& result = json::parse(line).at("result");
-        // An expired or unknown lease is answered without a TTL (or with 0).
-        answer = result.contains("TTL") && int64_field(result, "TTL") > 0
-                     ? Error()
-                     : Error(errc::lease_lost, "rpc etcd: lease " + std::to_string(lease) + " has expired");
-      } catch (const std::exception& e) {
-        answer = not_etcd(path, e);
-      }
+      answer = detail::etcd_keep_alive_line(path, line, lease);
       return false;  // one line is the answer
     };
     auto stream_error = co_await http_stream(target, method, headers, body, timeout_, read);
@@ -221,17 +340,7 @@ asio::awaitable<Result<EtcdGateway::Range>> EtcdGateway::range(const std::string
   const json body = {{"key", base64(prefix)}, {"range_end", base64(range_end(prefix))}};
   auto answer = co_await post(path, body);
   if (!answer) co_return answer.error();
-  try {
-    Range range;
-    range.revision = int64_field(answer->at("header"), "revision");
-    if (answer->contains("kvs"))  // etcd leaves out what is empty
-      for (const auto& kv : answer->at("kvs"))
-        range.kvs.push_back({unbase64(kv.at("key").get<std::string>()),
-                             kv.contains("value") ? unbase64(kv.at("value").get<std::string>()) : std::string()});
-    co_return range;
-  } catch (const std::exception& e) {
-    co_return not_etcd(path, e);
-  }
+  co_return detail::etcd_range(path, *answer);
 }
 
 asio::awaitable<Error> EtcdGateway::watch(const std::string& prefix, std::int64_t revision,
@@ -249,30 +358,12 @@ asio::awaitable<Error> EtcdGateway::watch(const std::string& prefix, std::int64_
   const HttpUrl& target = url(path);
   Error ended;
   const std::function<bool(std::string_view)> read = [&](std::string_view line) {  // named: see keep_alive
-    try {
-      const auto answer = json::parse(line);
-      if (answer.contains("error")) {
-        ended = Error(errc::etcd_error, "rpc etcd: the watch ended: " + answer.at("error").dump());
-        return false;
-      }
-      const auto& result = answer.at("result");
-      if (result.value("canceled", false)) {  // compacted past our revision, say: read it all again
-        ended = Error(errc::etcd_error, "rpc etcd: etcd cancelled the watch");
-        return false;
-      }
-      if (!result.contains("events")) return true;  // "created", or a progress note
-      std::vector<Event> events;
-      for (const auto& event : result.at("events")) {
-        const auto& kv = event.at("kv");
-        events.push_back({.deleted = event.value("type", std::string()) == "DELETE",
-                          .kv = {unbase64(kv.at("key").get<std::string>()),
-                                 kv.contains("value") ? unbase64(kv.at("value").get<std::string>()) : std::string()}});
-      }
-      return on_events(events);
-    } catch (const std::exception& e) {
-      ended = not_etcd(path, e);
+    auto events = detail::etcd_watch_line(path, line);
+    if (!events) {
+      ended = events.error();
       return false;
     }
+    return events->empty() || on_events(*events);
   };
   auto stream_error = co_await http_stream(target, method, headers, body, idle_timeout, read);
   if (stream_error && unreachable(stream_error)) next_endpoint();  // the next reconnect tries another

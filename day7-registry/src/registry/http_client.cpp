@@ -100,10 +100,15 @@ asio::awaitable<Error> stream_on_strand(HttpUrl url, std::string request, std::c
       auto& body = response.body;
       for (auto newline = body.find('\n', taken); more && newline != std::string::npos;
            newline = body.find('\n', taken)) {
+        // A line is measured whole too: whether it arrived in one read or several must not matter.
+        if (newline - taken > max_line) {
+          result = errc::http_too_large;
+          break;
+        }
         more = on_line(std::string_view(body).substr(taken, newline - taken));
         taken = newline + 1;
       }
-      if (body.size() - taken > max_line) result = errc::http_too_large;
+      if (!result && body.size() - taken > max_line) result = errc::http_too_large;
       if (result) break;
       body.erase(0, taken);  // what was handed out
       taken = 0;

@@ -6,6 +6,7 @@
 #include <asio/use_future.hpp>
 #include <nlohmann/json.hpp>
 
+#include "geerpc/detail/server_list.hpp"
 #include "geerpc/registry/registry.hpp"
 
 namespace geerpc {
@@ -16,18 +17,23 @@ using Clock = std::chrono::steady_clock;
 // A failed GET is tried again after this (or update_timeout, if shorter), not on every call.
 constexpr std::chrono::seconds retry_after{1};
 
-// The registry's list: the JSON body when there is one, else the header (Go's registry has only
-// the header).
-Result<std::vector<std::string>> read_list(const HttpMessage& response) {
+}  // namespace
+
+namespace detail {
+
+Result<std::vector<std::string>> read_server_list(const HttpMessage& response) {
   std::vector<std::string> list;
   if (!response.body.empty()) {
-    try {
-      const auto body = nlohmann::json::parse(response.body);  // not a temporary: the loop reads into it
-      for (const auto& server : body.at("servers")) list.push_back(server.get<std::string>());
-      return list;
-    } catch (const nlohmann::json::exception&) {
-      return Error(errc::bad_http, "the registry's list is not {\"servers\": [...]}");
+    const Error bad(errc::bad_http, "the registry's list is not {\"servers\": [...]}");
+    const auto body = nlohmann::json::parse(response.body, nullptr, false);
+    // Checked, not merely iterated: nlohmann iterates a string or an object too, as if a list.
+    const auto servers = body.is_object() ? body.find("servers") : body.end();
+    if (servers == body.end() || !servers->is_array()) return bad;
+    for (const auto& server : *servers) {
+      if (!server.is_string() || server.get_ref<const std::string&>().empty()) return bad;
+      list.push_back(server.get<std::string>());
     }
+    return list;
   }
   if (const auto* header = response.header(servers_header)) {
     std::string_view rest = *header;
@@ -40,6 +46,10 @@ Result<std::vector<std::string>> read_list(const HttpMessage& response) {
   return list;
 }
 
+}  // namespace detail
+
+namespace {
+
 asio::awaitable<Result<std::vector<std::string>>> fetch(HttpUrl url, std::chrono::milliseconds timeout) {
   // The JSON body: a header of 10,000 servers is over 200 KB, more than many proxies pass.
   url.target += url.target.find('?') == std::string::npos ? "?format=json" : "&format=json";
@@ -48,7 +58,7 @@ asio::awaitable<Result<std::vector<std::string>>> fetch(HttpUrl url, std::chrono
   const std::string body;
   auto response = co_await http_call(url, method, headers, body, timeout);
   if (!response) co_return response.error();
-  co_return read_list(*response);
+  co_return detail::read_server_list(*response);
 }
 
 }  // namespace
