@@ -53,6 +53,15 @@ TEST(EtcdAnswers, ALeaseIdThatIsNotPositiveIsRefused) {
   expect_not_etcd(detail::etcd_lease_id(grant, {{"ID", -5}}).error(), grant, "'ID' -5 is not a lease");
 }
 
+TEST(EtcdAnswers, ARevisionWithNoNextOneIsRefused) {
+  const std::string range = "/v3/kv/range";
+  const nlohmann::json last = {{"header", {{"revision", "9223372036854775807"}}}};
+  expect_not_etcd(detail::etcd_range(range, last).error(), range,
+                  "'revision' 9223372036854775807 is not a store's revision");
+  const nlohmann::json negative = {{"header", {{"revision", "-1"}}}};
+  expect_not_etcd(detail::etcd_range(range, negative).error(), range, "'revision' -1 is not a store's revision");
+}
+
 TEST(EtcdAnswers, AnErrorStatusWithABodyThatIsNotJsonStillGivesTheStatus) {
   auto error = detail::etcd_answer("/v3/kv/put", answer(502, "Bad Gateway", "<html>proxy</html>")).error();
   EXPECT_EQ(error, errc::etcd_error);

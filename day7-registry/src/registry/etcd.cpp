@@ -180,6 +180,9 @@ Result<EtcdGateway::Range> etcd_range(const std::string& path, const json& answe
   try {
     EtcdGateway::Range range;
     range.revision = int64_field(field(answer, "header"), "revision", "'header'");
+    // A watch goes on from the next revision, which must exist.
+    if (range.revision < 0 || range.revision == std::numeric_limits<std::int64_t>::max())
+      throw NotEtcd("'revision' " + std::to_string(range.revision) + " is not a store's revision");
     if (answer.contains("kvs"))  // etcd leaves out what is empty
       for (const auto& kv : list_field(answer, "kvs")) range.kvs.push_back(key_value(kv));
     return range;
