@@ -71,6 +71,7 @@ Error LocalEtcd::launch() {
                                    "--logger=zap",
                                    "--log-outputs=" + log};
   std::vector<char*> argv;
+  argv.reserve(args.size() + 1);
   for (auto& arg : args) argv.push_back(arg.data());
   argv.push_back(nullptr);
   posix_spawn_file_actions_t actions;

@@ -80,8 +80,8 @@ Error check_dialable(const std::string& text) {
   auto entry = parse_server_entry(text);
   if (!entry) return entry.error();
   const auto& addr = entry->addr;
-  const Error refused(errc::bad_address,
-                      "rpc registry: clients cannot dial '" + addr + "'; register the address they should use");
+  Error refused(errc::bad_address,
+                "rpc registry: clients cannot dial '" + addr + "'; register the address they should use");
   const auto at = addr.find('@');
   if (at == std::string::npos) return refused;
   const auto where = addr.substr(at + 1);
