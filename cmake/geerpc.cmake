@@ -52,8 +52,20 @@ function(geerpc_use_http_parser target)
   target_link_libraries(${target} PUBLIC ${HTTP_PARSER_LIBRARY})
 endfunction()
 
+# Gives the tests that gtest_discover_tests listed in the variable `test_list` (its TEST_LIST) the
+# labels `labels`. Its PROPERTIES cannot: a list of labels reaches CTest as separate arguments
+# (LABELS "a;b" sets label a and a property named b), so a script that CTest runs after reading
+# the discovered tests sets them.
+function(geerpc_label_discovered test_list labels)
+  set(script ${CMAKE_CURRENT_BINARY_DIR}/${test_list}_labels.cmake)
+  file(WRITE ${script} "foreach(test IN LISTS ${test_list})\n"
+                       "  set_tests_properties(\"\${test}\" PROPERTIES LABELS \"${labels}\")\n"
+                       "endforeach()\n")
+  set_property(DIRECTORY APPEND PROPERTY TEST_INCLUDE_FILES ${script})
+endfunction()
+
 # geerpc_day(<day>) defines <day>_geerpc (the library), <day>_demo and <day>_tests for the calling folder:
-# sources are src/**.cpp (features of days 6-7 in subfolders), main.cpp and tests/*_test.cpp; tests carry the CTest label <day>.
+# sources are src/**.cpp (features of days 6-7 in subfolders), main.cpp and tests/*_test.cpp; tests carry the CTest label <day>, and suites named Load* the label load too.
 function(geerpc_day day)
   file(GLOB_RECURSE lib_sources CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/src/*.cpp)
   add_library(${day}_geerpc STATIC ${lib_sources})
@@ -72,8 +84,13 @@ function(geerpc_day day)
   target_link_libraries(${day}_tests PRIVATE ${day}_geerpc geerpc_warnings GTest::gtest GTest::gtest_main)
   target_precompile_headers(${day}_tests REUSE_FROM ${day}_geerpc)
   include(GoogleTest)
-  gtest_discover_tests(${day}_tests TEST_PREFIX "${day}." PROPERTIES LABELS ${day} TIMEOUT 120
+  # Suites named Load* (many connections, kills and restarts, sustained rates) also carry the
+  # label `load`: `ctest -L load` runs just them, `ctest -LE load` everything else.
+  gtest_discover_tests(${day}_tests TEST_PREFIX "${day}." TEST_FILTER "-Load*" PROPERTIES LABELS ${day} TIMEOUT 120
                        DISCOVERY_TIMEOUT 60)
+  gtest_discover_tests(${day}_tests TEST_PREFIX "${day}." TEST_FILTER "Load*" TEST_LIST ${day}_load_tests
+                       PROPERTIES LABELS ${day} TIMEOUT 120 DISCOVERY_TIMEOUT 60)
+  geerpc_label_discovered(${day}_load_tests "${day};load")
   add_test(NAME ${day}.demo COMMAND ${day}_demo)
   set_tests_properties(${day}.demo PROPERTIES LABELS ${day} TIMEOUT 60)
 endfunction()

@@ -45,8 +45,11 @@ asio::awaitable<bool> WaitGroup::wait_for(long below, std::chrono::steady_clock:
   }
   co_await timer->async_wait(asio::experimental::as_tuple(asio::use_awaitable));  // done() cancels it
   std::lock_guard lock(mutex_);
-  std::erase_if(waiters_, [&](const Waiter& w) { return w.timer == timer; });
-  co_return count_ < below;
+  // A waiter that done() took out of the list was woken because the count fell below: that is the
+  // answer, even if an add() has raised the count again before this coroutine ran (a group reused
+  // for the next dial or GET), as Go's Wait returns once the count reached zero.
+  const auto still_listed = std::erase_if(waiters_, [&](const Waiter& w) { return w.timer == timer; });
+  co_return still_listed == 0 || count_ < below;
 }
 
 asio::awaitable<bool> WaitGroup::wait_until(std::chrono::steady_clock::time_point deadline) {

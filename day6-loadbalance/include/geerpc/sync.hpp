@@ -16,8 +16,9 @@ class WaitGroup {
   void done();
 
   // Go's Wait, with a deadline: true once the count is zero, false when the deadline came first.
-  // Call it from a coroutine running on a strand: the wake-up is posted there, so it cannot slip
-  // in before the wait starts.
+  // A count that reached zero is zero for the waiters it woke, even if add() raises it again
+  // before they run. Call it from a coroutine running on a strand: the wake-up is posted there, so
+  // it cannot slip in before the wait starts.
   asio::awaitable<bool> wait_until(std::chrono::steady_clock::time_point deadline);
 
   // The same wait for a count below `limit` instead of zero: how the server caps the requests of
