@@ -44,7 +44,8 @@ SERVER_PID=
 log() { echo "run.sh: $*" >&2; }
 
 build() {
-  ensure_packages cmake g++ ninja-build libasio-dev nlohmann-json3-dev libgtest-dev libhttp-parser-dev golang-go python3
+  ensure_packages cmake g++ ninja-build libasio-dev nlohmann-json3-dev libgtest-dev libhttp-parser-dev \
+    libprotobuf-dev protobuf-compiler golang-go python3
   # The root project builds bench/ once it has add_subdirectory(bench); bench/ alone works too.
   local src=$HERE
   grep -q '^add_subdirectory(bench)' "$ROOT/CMakeLists.txt" && src=$ROOT

@@ -9,11 +9,11 @@
 #include <cstdlib>
 #include <string>
 
-#include "proto/foo.pb.h"
 #include "geerpc/client.hpp"
 #include "geerpc/protobuf_codec.hpp"
 #include "geerpc/server.hpp"
 #include "geerpc/service.hpp"
+#include "proto/foo.pb.h"
 
 struct Foo {
   geerpc::Error Echo(const geerpc::EchoArgs& args, geerpc::EchoReply* reply) {

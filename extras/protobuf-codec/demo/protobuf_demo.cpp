@@ -3,11 +3,11 @@
 #include <asio/thread_pool.hpp>
 #include <iostream>
 
-#include "proto/foo.pb.h"
 #include "geerpc/client.hpp"
 #include "geerpc/protobuf_codec.hpp"
 #include "geerpc/server.hpp"
 #include "geerpc/service.hpp"
+#include "proto/foo.pb.h"
 
 struct Foo {
   geerpc::Error Sum(const geerpc::SumArgs& args, geerpc::SumReply* reply) {

@@ -54,13 +54,8 @@ bool base64_decode(std::string_view in, std::string& out) {
   std::uint32_t n = 0;
   int bits = 0;
   for (char c : in) {
-    int v;
-    if (c >= 'A' && c <= 'Z') v = c - 'A';
-    else if (c >= 'a' && c <= 'z') v = c - 'a' + 26;
-    else if (c >= '0' && c <= '9') v = c - '0' + 52;
-    else if (c == '+' || c == '-') v = 62;
-    else if (c == '/' || c == '_') v = 63;
-    else return false;
+    const auto v = base64_digits.find(c == '-' ? '+' : c == '_' ? '/' : c);  // URL-safe digits too
+    if (v == std::string_view::npos) return false;
     n = n << 6 | static_cast<std::uint32_t>(v);
     bits += 6;
     if (bits >= 8) {
@@ -361,7 +356,8 @@ class ProtobufCodec final : public Codec {
     h.set_service_method(header.service_method);
     h.set_seq(header.seq);
     h.set_error(header.error);
-    if (!valid_utf8(header.service_method) || !valid_utf8(header.error)) return refused(is_reply, header.seq, errc::bad_header);
+    if (!valid_utf8(header.service_method) || !valid_utf8(header.error))
+      return refused(is_reply, header.seq, errc::bad_header);
     append(out.bytes, h);
     if (!header.error.empty() || body.is_null()) {
       append_frame_length(out.bytes, 0);  // the empty message
@@ -464,7 +460,8 @@ void from_body(const Body& body, gp::Message& message) {
   message.Clear();
   if (body.is_null()) return;
   if (!body.is_object())
-    throw std::invalid_argument("expected an object for " + message.GetDescriptor()->full_name() + ", got " + got(body));
+    throw std::invalid_argument("expected an object for " + message.GetDescriptor()->full_name() + ", got " +
+                                got(body));
   fill(body, message, "");
 }
 

@@ -7,8 +7,8 @@
 #include <asio/thread_pool.hpp>
 #include <iostream>
 
-#include "proto/foo.pb.h"
 #include "geerpc/protobuf_codec.hpp"
+#include "proto/foo.pb.h"
 
 int main() {
   if (auto err = geerpc::protobuf::add_services(geerpc::SumArgs::descriptor()->file())) {

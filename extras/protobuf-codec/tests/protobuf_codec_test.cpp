@@ -1,9 +1,10 @@
 // The protobuf codec: the reflection converter both ways, header and body round trips, a service
 // with protobuf messages over all three codecs, and what a bad peer gets.
+#include "geerpc/protobuf_codec.hpp"
+
 #include <google/protobuf/util/message_differencer.h>
 
 #include "proto/foo.pb.h"
-#include "geerpc/protobuf_codec.hpp"
 #include "proto/geerpc_header.pb.h"
 #include "test_util.hpp"
 
@@ -195,8 +196,8 @@ TEST(ProtobufCodec, RoundTripsHeadersAndBodiesBothWays) {
   }
   // Replies: the same seqs back, read as the methods' output types; an error reply's body is null.
   ASSERT_FALSE(pair.reader->write({.service_method = "Foo.Sum", .seq = 0}, Body{{"sum", 7}}));
-  ASSERT_FALSE(pair.reader->write({.service_method = "Foo.Mirror", .seq = 18446744073709551615ull, .error = "失败"},
-                                  Body()));
+  ASSERT_FALSE(
+      pair.reader->write({.service_method = "Foo.Mirror", .seq = 18446744073709551615ull, .error = "失败"}, Body()));
   auto reply = run(pair.writer_conn->get_executor(), geerpc::test::read_message(*pair.writer));
   ASSERT_TRUE(reply) << reply.error().message();
   EXPECT_EQ(reply->body, (Body{{"sum", 7}}));
@@ -286,7 +287,8 @@ TEST_P(JsonCodecs, ArgumentsAreCheckedAsForAnyOtherTypeInTheProjectsWords) {
   auto client = *dial(ps.pool.get_executor(), "tcp", to_string(ps.endpoint), {.codec_type = GetParam()});
   SumReply reply;
   auto err = client->call("Foo.Sum", Body{{"num1", 1.5}, {"num2", 1}}, &reply);
-  EXPECT_EQ(err.message(), "rpc server: read argv err: geerpc::SumArgs: field 'num1': expected a whole number, got 1.5");
+  EXPECT_EQ(err.message(),
+            "rpc server: read argv err: geerpc::SumArgs: field 'num1': expected a whole number, got 1.5");
   err = client->call("Foo.Sum", Body{{"num1", 1}, {"num9", 1}}, &reply);
   EXPECT_EQ(err.message(), "rpc server: read argv err: geerpc::SumArgs: field 'num9' is not in geerpc.SumArgs");
   err = client->call("Foo.Sum", Body{{"num1", 1LL << 40}}, &reply);
