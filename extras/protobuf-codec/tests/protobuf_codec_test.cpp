@@ -330,6 +330,39 @@ TEST(ProtobufService, AMalformedBodyGetsAnErrorReplyAndTheConnectionGoesOn) {
   EXPECT_EQ(m->body, (Body{{"sum", 42}}));
 }
 
+TEST(ProtobufService, AnEmptyHeaderFrameIsAHeaderWithEveryFieldAtItsDefault) {
+  // Unlike a JSON or MessagePack header, 0 bytes are a whole protobuf message: the request is
+  // answered as ill-formed, and the connection goes on.
+  ProtoServer ps;
+  HandClient client(ps.pool.get_executor(), ps.endpoint, protobuf_type);
+  client.send_option({.codec_type = protobuf_type});
+  client.send_raw(frames(pb::Header(), ""));
+  auto m = client.read();
+  ASSERT_TRUE(m) << m.error().message();
+  EXPECT_EQ(m->header.seq, 0u);
+  EXPECT_EQ(m->header.error, "rpc server: service/method request ill-formed: ");
+  client.write(1, Body{{"num1", 1}}, "Foo.Sum");
+  m = client.read();
+  ASSERT_TRUE(m) << m.error().message();
+  EXPECT_EQ(m->body, (Body{{"sum", 1}}));
+}
+
+TEST(ProtobufService, AStringThatIsNotUtf8IsABadBodyAndProtobufLogsNothing) {
+  ProtoServer ps;
+  HandClient client(ps.pool.get_executor(), ps.endpoint, protobuf_type);
+  client.send_option({.codec_type = protobuf_type});
+  pb::Header echo;
+  echo.set_service_method("Foo.Echo");
+  echo.set_seq(3);
+  ::testing::internal::CaptureStderr();
+  client.send_raw(frames(echo, std::string_view("\x0a\x01\xff", 3)));
+  auto m = client.read();
+  const std::string stderr_text = ::testing::internal::GetCapturedStderr();
+  ASSERT_TRUE(m) << m.error().message();
+  EXPECT_EQ(m->header.error, "rpc server: read body err: cannot decode body");
+  EXPECT_EQ(stderr_text.find("libprotobuf"), std::string::npos) << stderr_text;
+}
+
 TEST(ProtobufService, AnOversizeFrameEndsTheConnection) {
   ProtoServer ps;
   HandClient client(ps.pool.get_executor(), ps.endpoint, protobuf_type);
