@@ -23,9 +23,11 @@ ensure_packages() {
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-# What building needs; libhttp-parser-dev: HTTP from day 5 on.
+# What building needs; libhttp-parser-dev: HTTP from day 5 on; libprotobuf-dev and
+# protobuf-compiler: the protobuf codec in extras/protobuf-codec.
 ensure_build_deps() {
-  ensure_packages cmake g++ make ninja-build libasio-dev nlohmann-json3-dev libgtest-dev libhttp-parser-dev
+  ensure_packages cmake g++ make ninja-build libasio-dev nlohmann-json3-dev libgtest-dev libhttp-parser-dev \
+    libprotobuf-dev protobuf-compiler
 }
 
 # What the tests need besides: chromium for day 5's debug page test in a real browser, etcd for

@@ -3,7 +3,8 @@
 #   scripts/lint.sh            check
 #   scripts/lint.sh --fix      let clang-format rewrite the files
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-ensure_packages clang-format clang-tidy cmake g++ ninja-build libasio-dev nlohmann-json3-dev libgtest-dev
+ensure_packages clang-format clang-tidy cmake g++ ninja-build libasio-dev nlohmann-json3-dev libgtest-dev \
+  libprotobuf-dev protobuf-compiler
 cd "$ROOT"
 files=$(find day*-* \( -name "*.cpp" -o -name "*.hpp" \) | sort)
 if [ "${1:-}" = --fix ]; then

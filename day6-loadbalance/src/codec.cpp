@@ -131,14 +131,27 @@ std::unique_ptr<Codec> make(std::shared_ptr<Conn> conn) {
   return std::make_unique<FramedCodec<Format>>(std::move(conn));
 }
 
-}  // namespace
-
-const std::map<Type, NewCodecFunc, std::less<>>& new_codec_func_map() {
-  static const std::map<Type, NewCodecFunc, std::less<>> map{
+std::map<Type, NewCodecFunc, std::less<>>& codec_map() {
+  static std::map<Type, NewCodecFunc, std::less<>> map{
       {json_type, &make<JsonFormat>},
       {msgpack_type, &make<MsgpackFormat>},
   };
   return map;
+}
+
+}  // namespace
+
+const std::map<Type, NewCodecFunc, std::less<>>& new_codec_func_map() {
+  return codec_map();
+}
+
+Error register_codec(Type type, NewCodecFunc make) {
+  if (type.empty() || make == nullptr)
+    return {std::make_error_code(std::errc::invalid_argument), "register_codec: a codec needs a type and a constructor"};
+  if (type == json_type || type == msgpack_type)
+    return {std::make_error_code(std::errc::invalid_argument), "register_codec: " + type + " is built in"};
+  codec_map()[std::move(type)] = make;
+  return {};
 }
 
 Result<NewCodecFunc> find_new_codec_func(std::string_view type) {

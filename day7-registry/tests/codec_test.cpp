@@ -78,6 +78,21 @@ TEST(CodecFactory, ReportsAnUnknownType) {
   EXPECT_EQ(new_codec_func_map().size(), 2u);
 }
 
+// Another codec plugs in from outside through the map, as in Go; the built-in two stay as they are.
+TEST(CodecFactory, RegistersACodecFromOutsideButNeverReplacesABuiltInOne) {
+  const NewCodecFunc json = *find_new_codec_func(json_type);
+  const NewCodecFunc msgpack = *find_new_codec_func(msgpack_type);
+  EXPECT_FALSE(register_codec("application/x-test", json));
+  auto found = find_new_codec_func("application/x-test");
+  ASSERT_TRUE(found);
+  EXPECT_EQ(*found, json);
+  EXPECT_EQ(register_codec(msgpack_type, json).code(), std::errc::invalid_argument);
+  EXPECT_EQ(*find_new_codec_func(msgpack_type), msgpack);
+  EXPECT_EQ(register_codec("", json).code(), std::errc::invalid_argument);
+  EXPECT_EQ(register_codec("application/x-none", nullptr).code(), std::errc::invalid_argument);
+  EXPECT_FALSE(find_new_codec_func("application/x-none"));
+}
+
 // Raw bytes in, frames out: these drive Conn::read_frame directly.
 struct FramePair {
   explicit FramePair(std::size_t max_frame = default_max_frame_size,

@@ -74,6 +74,12 @@ using NewCodecFunc = std::unique_ptr<Codec> (*)(std::shared_ptr<Conn> conn);
 // Go's NewCodecFuncMap.
 const std::map<Type, NewCodecFunc, std::less<>>& new_codec_func_map();
 
+// Adds a codec from outside the framework, as a Go program adds one to the public
+// NewCodecFuncMap in its init: call it before any server or client runs, since the map is read
+// without a lock. json and msgpack cannot be replaced, nor an empty type registered
+// (std::errc::invalid_argument); registering a type again replaces its constructor.
+[[nodiscard]] Error register_codec(Type type, NewCodecFunc make);
+
 // The constructor for `type`, or errc::unknown_codec.
 [[nodiscard]] Result<NewCodecFunc> find_new_codec_func(std::string_view type);
 
