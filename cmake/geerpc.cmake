@@ -21,7 +21,11 @@ if(NOT TARGET geerpc_deps)
   add_library(geerpc_deps INTERFACE)
   target_include_directories(geerpc_deps SYSTEM INTERFACE ${ASIO_INCLUDE_DIR})
   # Asio's implementation is compiled once per day (src/asio.cpp) instead of in every file.
-  target_compile_definitions(geerpc_deps INTERFACE ASIO_STANDALONE ASIO_SEPARATE_COMPILATION ASIO_NO_DEPRECATED)
+  # ASIO_DISABLE_STD_ALIGNED_ALLOC: Asio decides between aligned_alloc and operator new by whether a
+  # standard header came before its own, so two files of one program could allocate with one and
+  # free with the other. Fixed to operator new everywhere, whatever a user's file includes first.
+  target_compile_definitions(geerpc_deps INTERFACE ASIO_STANDALONE ASIO_SEPARATE_COMPILATION ASIO_NO_DEPRECATED
+                                                   ASIO_DISABLE_STD_ALIGNED_ALLOC)
   target_link_libraries(geerpc_deps INTERFACE nlohmann_json::nlohmann_json Threads::Threads)
 
   add_library(geerpc_warnings INTERFACE)
