@@ -63,7 +63,7 @@ asio::awaitable<Result<std::vector<std::string>>> fetch(HttpUrl url, std::chrono
 
 }  // namespace
 
-RegistryDiscovery::RegistryDiscovery(std::string registry_url, std::chrono::milliseconds update_timeout,
+RegistryDiscovery::RegistryDiscovery(const std::string& registry_url, std::chrono::milliseconds update_timeout,
                                      std::chrono::milliseconds request_timeout)
     : url_(parse_http_url(registry_url)), update_timeout_(update_timeout), request_timeout_(request_timeout) {}
 

@@ -18,7 +18,7 @@ class RegistryDiscovery : public MultiServersDiscovery {
  public:
   // `registry_url`: "http://127.0.0.1:9999/_geerpc_/registry". A bad URL is reported by every
   // refresh.
-  explicit RegistryDiscovery(std::string registry_url,
+  explicit RegistryDiscovery(const std::string& registry_url,
                              std::chrono::milliseconds update_timeout = std::chrono::seconds(10),
                              std::chrono::milliseconds request_timeout = std::chrono::seconds(5));
   ~RegistryDiscovery() override;
