@@ -147,7 +147,8 @@ const std::map<Type, NewCodecFunc, std::less<>>& new_codec_func_map() {
 
 Error register_codec(Type type, NewCodecFunc make) {
   if (type.empty() || make == nullptr)
-    return {std::make_error_code(std::errc::invalid_argument), "register_codec: a codec needs a type and a constructor"};
+    return {std::make_error_code(std::errc::invalid_argument),
+            "register_codec: a codec needs a type and a constructor"};
   if (type == json_type || type == msgpack_type)
     return {std::make_error_code(std::errc::invalid_argument), "register_codec: " + type + " is built in"};
   codec_map()[std::move(type)] = make;

@@ -1,6 +1,7 @@
 // What EtcdGateway makes of answers that are not what etcd sends (detail/etcd_answers.hpp): no etcd
 // needed, so these run with the ordinary tests.
 #include "geerpc/detail/etcd_answers.hpp"
+
 #include "test_util.hpp"
 
 namespace geerpc::test {
@@ -30,8 +31,8 @@ TEST(EtcdAnswers, WhatIsNotEtcdsAnswerIsSaidInGeerpcsWords) {
   expect_not_etcd(detail::etcd_range(range, json::object()).error(), range, "the answer has no 'header'");
   expect_not_etcd(detail::etcd_range(range, {{"header", {{"revision", true}}}}).error(), range,
                   "'revision' is not an integer");
-  expect_not_etcd(detail::etcd_range(range, {{"header", {{"revision", "3"}}}, {"kvs", {{{"key", "*"}}}}}).error(), range,
-                  "'key' is not base64");
+  expect_not_etcd(detail::etcd_range(range, {{"header", {{"revision", "3"}}}, {"kvs", {{{"key", "*"}}}}}).error(),
+                  range, "'key' is not base64");
   expect_not_etcd(detail::etcd_range(range, {{"header", {{"revision", "3"}}}, {"kvs", 5}}).error(), range,
                   "'kvs' is not a list");
   const std::string grant = "/v3/lease/grant";
@@ -81,8 +82,8 @@ TEST(EtcdAnswers, EtcdsOwnAnswersAreRead) {
   EXPECT_EQ(range->kvs[0].key, "/geerpc/servers/a");
   EXPECT_EQ(range->kvs[0].value, "tcp@a:1");
   auto events = detail::etcd_watch_line(
-      "/v3/watch", json{{"result", {{"events", {{{"type", "DELETE"}, {"kv", {{"key", detail::etcd_base64("k")}}}}}}}}}
-                       .dump());
+      "/v3/watch",
+      json{{"result", {{"events", {{{"type", "DELETE"}, {"kv", {{"key", detail::etcd_base64("k")}}}}}}}}}.dump());
   ASSERT_TRUE(events) << events.error();
   ASSERT_EQ(events->size(), 1u);
   EXPECT_TRUE((*events)[0].deleted);

@@ -1,8 +1,9 @@
 // Day 7's HTTP client against a peer that answers with canned bytes: what it makes of responses
 // that are not what a registry or etcd sends.
+#include "geerpc/registry/http_client.hpp"
+
 #include <asio/write.hpp>
 
-#include "geerpc/registry/http_client.hpp"
 #include "test_util.hpp"
 
 namespace geerpc::test {

@@ -12,9 +12,9 @@ namespace {
 TEST(RegistryDiscovery, AJsonListMustBeAListOfAddresses) {
   HttpMessage response;
   response.status = 200;
-  for (const std::string body : {R"({"servers":"tcp@127.0.0.1:7001"})", R"({"servers":{"a":"tcp@127.0.0.1:7001"}})",
-                                 R"({"servers":["tcp@127.0.0.1:7001",7]})", R"({"servers":[""]})", R"(["servers"])",
-                                 "{oops"}) {
+  for (const std::string body :
+       {R"({"servers":"tcp@127.0.0.1:7001"})", R"({"servers":{"a":"tcp@127.0.0.1:7001"}})",
+        R"({"servers":["tcp@127.0.0.1:7001",7]})", R"({"servers":[""]})", R"(["servers"])", "{oops"}) {
     response.body = body;
     auto list = detail::read_server_list(response);
     ASSERT_FALSE(list) << body << " was taken for a list";

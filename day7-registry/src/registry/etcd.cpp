@@ -10,8 +10,8 @@
 #include <asio/use_future.hpp>
 #include <charconv>
 #include <limits>
-#include <stdexcept>
 #include <nlohmann/json.hpp>
+#include <stdexcept>
 
 #include "geerpc/detail/etcd_answers.hpp"
 #include "geerpc/log.hpp"
