@@ -60,7 +60,12 @@ asio::awaitable<std::error_code> Conn::fill(std::size_t need) {
     }
     if (read_cancelled_) co_return asio::error::operation_aborted;
     // Only a frame that has started is timed: an idle connection may wait for as long as it likes.
-    if (have > 0) frame_timer_.arm([self = shared_from_this()] { self->close(); });
+    // A weak pointer: a read that ends in an error leaves the timer armed, and the timer must not
+    // keep a connection that everyone else has let go of alive until it expires.
+    if (have > 0)
+      frame_timer_.arm([weak = weak_from_this()] {
+        if (auto self = weak.lock()) self->close();
+      });
     auto [ec, n] = co_await socket_.async_read_some(asio::buffer(buffer_.get() + end_, capacity_ - end_),
                                                     asio::bind_cancellation_slot(read_cancel_.slot(), use_nothrow));
     if (frame_timer_.expired()) co_return errc::frame_timeout;  // it closed the socket

@@ -1,3 +1,4 @@
+#include <asio/co_spawn.hpp>
 #include <asio/io_context.hpp>
 #include <asio/read.hpp>
 #include <asio/strand.hpp>
@@ -5,6 +6,7 @@
 #include <asio/write.hpp>
 #include <atomic>
 #include <functional>
+#include <optional>
 #include <thread>
 
 #include "geerpc/detail/executor.hpp"
@@ -182,6 +184,31 @@ TEST(FrameReader, ALineOfTheMaximumLengthIsRefusedWhereverItsNewlineArrives) {
     }(*pair.conn));
     EXPECT_EQ(got, length < 100 ? std::error_code() : make_error_code(errc::frame_too_large)) << length;
   }
+}
+
+TEST(FrameReader, AFrameRefusedAfterItStartedLeavesNothingHoldingTheConnection) {
+  asio::io_context io;  // run only here, so the two halves of the length arrive in two reads
+  auto [raw, socket] = socket_pair(io.get_executor());
+  auto conn = std::make_shared<Conn>(std::move(socket), 1024);
+  std::optional<Result<std::string_view>> got;
+  asio::co_spawn(
+      io,
+      [](Conn& c) -> asio::awaitable<Result<std::string_view>> {
+        std::string_view frame;
+        if (auto ec = co_await c.read_frame(frame)) co_return ec;
+        co_return frame;
+      }(*conn),
+      [&](std::exception_ptr, Result<std::string_view> r) { got = std::move(r); });
+  asio::write(raw, asio::buffer(frame(std::string(2048, 'x')).substr(0, 2)));
+  io.poll();  // the first half is read; the frame has started, so its timer runs
+  asio::write(raw, asio::buffer(frame(std::string(2048, 'x')).substr(2, 2)));
+  io.poll();
+  ASSERT_TRUE(got && !*got);
+  EXPECT_EQ(got->error(), errc::frame_too_large);
+  std::weak_ptr<Conn> weak = conn;
+  conn.reset();
+  EXPECT_TRUE(weak.expired()) << "the frame timer kept the connection alive";
+  io.run();  // the timer's wait ends with the connection, not 30 s later
 }
 
 // Sends `bytes` one at a time, each well within the frame timeout, until they are all sent or the

@@ -25,6 +25,7 @@ class FrameTimer {
     armed_ = true;
     timer_.expires_after(timeout_);
     timer_.async_wait([this, generation = generation_, on_expiry = std::move(on_expiry)](std::error_code ec) mutable {
+      // ec first: a timer destroyed with its owner still runs this, with operation_aborted.
       if (ec || generation != generation_) return;  // cancelled, or a stale expiry
       expired_ = true;
       on_expiry();
