@@ -5,6 +5,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <asio/experimental/awaitable_operators.hpp>
+#include <asio/steady_timer.hpp>
 #include <future>
 #include <latch>
 #include <thread>
@@ -269,6 +271,69 @@ TEST(XClientClients, CallsAfterCloseFailAtOnce) {
   EXPECT_FALSE(xc.close());
   EXPECT_EQ(xc.open_clients(), 0u);
   EXPECT_EQ(xc.call({}, "Foo.Sum", Args{1, 1}, &reply), errc::shutdown);
+}
+
+// A call with no deadline or stop to a server whose client is up goes straight to that client
+// (the fast path); these check that it still behaves as every XClient call does.
+TEST(XClientFastPath, ACallWithNoDeadlineIsCancelledByItsTokenAndTheClientStaysUsable) {
+  Flaky sleeps;  // before the server: it outlives it
+  TestServer a;
+  ASSERT_FALSE(a.server.register_service(sleeps));
+  asio::thread_pool pool(2);
+  XClient xc(pool.get_executor(), std::make_shared<MultiServersDiscovery>(std::vector<std::string>{tcp(a)}),
+             SelectMode::random);
+  int sum = 0;
+  ASSERT_FALSE(xc.call({}, "Foo.Sum", Args{1, 1}, &sum));  // dials: the next call finds the client up
+  const auto error = run(pool.get_executor(), [](XClient& x) -> asio::awaitable<Error> {
+    using namespace asio::experimental::awaitable_operators;
+    asio::steady_timer timer(co_await asio::this_coro::executor, 100ms);
+    int reply = 0;
+    auto result =
+        co_await (x.async_call({}, "Flaky.Call", 10, &reply, asio::use_awaitable) || timer.async_wait(use_nothrow));
+    if (result.index() == 0) co_return std::get<0>(result);
+    // `||` waits for the loser to end: a call the timer did not cancel would have run its 10 s.
+    co_return reply == 0 ? Error(errc::call_timeout, "the timer won") : Error("the call was not cancelled");
+  }(xc));
+  EXPECT_EQ(error, errc::call_timeout) << error;
+  sleeps.released = true;
+  ASSERT_FALSE(xc.call({}, "Foo.Sum", Args{2, 3}, &sum));
+  EXPECT_EQ(sum, 5);
+  EXPECT_EQ(xc.open_clients(), 1u);
+}
+
+TEST(XClientFastPath, AReplyThatDoesNotFitIsABadBodyInXClientsWords) {
+  TestServer a;
+  asio::thread_pool pool(2);
+  XClient xc(pool.get_executor(), std::make_shared<MultiServersDiscovery>(std::vector<std::string>{tcp(a)}),
+             SelectMode::random);
+  int sum = 0;
+  ASSERT_FALSE(xc.call({}, "Foo.Sum", Args{1, 1}, &sum));
+  for (int i = 0; i < 2; ++i) {  // the second call finds the client up
+    int not_text = 0;
+    const auto error = xc.call({}, "Foo.Echo", std::string("hello"), &not_text);
+    EXPECT_EQ(error, errc::bad_body);
+    EXPECT_EQ(error.message(), "reading body: the reply does not fit int");
+  }
+}
+
+TEST(XClientFastPath, CallsFromAFutureACallbackAndACoroutineAllComplete) {
+  TestServer a;
+  asio::thread_pool pool(2);
+  XClient xc(pool.get_executor(), std::make_shared<MultiServersDiscovery>(std::vector<std::string>{tcp(a)}),
+             SelectMode::random);
+  int sum = 0;
+  ASSERT_FALSE(xc.call({}, "Foo.Sum", Args{1, 1}, &sum));
+  EXPECT_FALSE(xc.async_call({}, "Foo.Sum", Args{2, 2}, &sum, asio::use_future).get());
+  EXPECT_EQ(sum, 4);
+  std::promise<Error> done;
+  xc.async_call({}, "Foo.Sum", Args{3, 3}, &sum, [&](Error e) { done.set_value(std::move(e)); });
+  EXPECT_FALSE(done.get_future().get());
+  EXPECT_EQ(sum, 6);
+  const auto error = run(pool.get_executor(), [](XClient& x, int* reply) -> asio::awaitable<Error> {
+    co_return co_await x.async_call({}, "Foo.Sum", Args{4, 4}, reply, asio::use_awaitable);
+  }(xc, &sum));
+  EXPECT_FALSE(error);
+  EXPECT_EQ(sum, 8);
 }
 
 TEST(XClientLoad, SixtyFourThreadsCallWhileTheListChangesEveryMillisecond) {

@@ -34,12 +34,10 @@ Error MultiServersDiscovery::refresh() {
 
 Error MultiServersDiscovery::update(const std::vector<std::string>& servers) {
   std::vector<ServerEntry> entries;
-  std::vector<std::string> addrs;
   std::vector<unsigned> weights;
   for (const auto& text : servers) {
     auto entry = parse_server_entry(text);
     if (!entry) return entry.error();
-    addrs.push_back(entry->addr);
     weights.push_back(entry->weight);
     entries.push_back(std::move(*entry));
   }
@@ -51,7 +49,8 @@ Error MultiServersDiscovery::update(const std::vector<std::string>& servers) {
   round_robin_.reset(entries_.empty() ? 0
                                       : std::uniform_int_distribution<std::size_t>(0, entries_.size() - 1)(random_));
   weighted_.reset(weights);
-  ring_.reset(addrs);
+  ring_ = HashRing();  // rebuilt from the new list by the next call that needs it
+  ring_built_ = false;
   ++generation_;
   return {};
 }
@@ -65,7 +64,16 @@ Result<std::string> MultiServersDiscovery::get(SelectMode mode, std::string_view
     case SelectMode::random: return entries_[std::uniform_int_distribution<std::size_t>(0, n - 1)(random_)].addr;
     case SelectMode::round_robin: return entries_[round_robin_.next(n)].addr;
     case SelectMode::weighted_round_robin: return entries_[weighted_.next()].addr;
-    case SelectMode::consistent_hash: return entries_[ring_.get(key)].addr;
+    case SelectMode::consistent_hash:
+      // Built by the first call that needs it: its points (160 a server) are memory that a client
+      // of the other modes would carry for nothing.
+      if (!ring_built_) {
+        std::vector<std::string> addrs;
+        for (const auto& entry : entries_) addrs.push_back(entry.addr);
+        ring_.reset(addrs);
+        ring_built_ = true;
+      }
+      return entries_[ring_.get(key)].addr;
   }
   return Error(errc::no_servers, "rpc discovery: not supported select mode");
 }
@@ -79,6 +87,13 @@ Result<std::vector<std::string>> MultiServersDiscovery::get_all() {
 std::uint64_t MultiServersDiscovery::generation() {
   std::lock_guard lock(mutex_);
   return generation_;
+}
+
+std::optional<std::string> MultiServersDiscovery::try_get(SelectMode mode, std::string_view key) {
+  // This class's get, not an override's: day 7's discoveries may fetch in theirs.
+  auto addr = MultiServersDiscovery::get(mode, key);
+  if (!addr) return std::nullopt;
+  return std::move(*addr);
 }
 
 }  // namespace geerpc

@@ -168,4 +168,12 @@ asio::awaitable<Result<std::vector<std::string>>> RegistryDiscovery::async_get_a
   co_return servers;
 }
 
+std::optional<std::string> RegistryDiscovery::try_get(SelectMode mode, std::string_view key) {
+  {
+    std::lock_guard lock(mutex_);
+    if (!has_list_ || Clock::now() - last_update_ >= update_timeout_) return std::nullopt;
+  }
+  return MultiServersDiscovery::try_get(mode, key);
+}
+
 }  // namespace geerpc

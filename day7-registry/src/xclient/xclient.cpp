@@ -265,14 +265,20 @@ asio::any_io_executor XClient::call_executor() {
 }
 
 asio::awaitable<Error> XClient::call_body(std::shared_ptr<State> state, CallContext ctx, std::string service_method,
-                                          Body args, Body* reply) {
+                                          Body args, Body* reply, std::optional<std::string> picked) {
   if (is_closed(*state)) co_return closed_error();
   co_await drop_departed(*state, ctx.deadline);
   std::vector<std::string> tried;
   Error last = Error(errc::no_servers, "rpc discovery: no available servers");
   for (std::size_t attempt = 0; attempt < std::max<std::size_t>(1, state->config.max_tries); ++attempt) {
     if (auto error = co_await ended(ctx)) co_return error;
-    auto addr = co_await next_server(*state, ctx, tried);
+    Result<std::string> addr = std::string();
+    if (picked) {
+      addr = std::move(*picked);
+      picked.reset();
+    } else {
+      addr = co_await next_server(*state, ctx, tried);
+    }
     if (!addr) co_return tried.empty() ? addr.error() : last;
     tried.push_back(*addr);
     bool sent = false;
@@ -358,6 +364,40 @@ std::size_t XClient::open_clients() {
   std::lock_guard lock(state_->mutex);
   return static_cast<std::size_t>(std::count_if(state_->slots.begin(), state_->slots.end(),
                                                 [](const auto& slot) { return slot.second->client != nullptr; }));
+}
+
+// The fast path. A first reading may skip it: it only spares the common call the coroutines,
+// the strand and the discovery's coroutine of the full path (call_body), and behaves as it does.
+
+struct XClient::Leased {
+  explicit Leased(Lease l) : lease(std::move(l)) {}
+  Lease lease;
+  Body body;
+};
+
+XClient::FastCall XClient::try_fast_call(const std::shared_ptr<State>& state, const CallContext& ctx) {
+  // A deadline or a stop needs a timer and a strand: the full path's.
+  if (ctx.deadline != Clock::time_point::max() || ctx.stop.stop_possible()) return {};
+  const auto generation = state->discovery->generation();
+  auto addr = state->discovery->try_get(state->mode, ctx.key);
+  if (!addr) return {};
+  std::lock_guard lock(state->mutex);
+  // A changed list may have left clients to close, which is the full path's work (drop_departed).
+  if (state->closed || generation != state->generation || state->rescan) return {nullptr, std::move(addr)};
+  const auto it = state->slots.find(*addr);
+  if (it == state->slots.end() || !it->second->client || !it->second->client->is_available())
+    return {nullptr, std::move(addr)};  // to be dialed: the full path
+  const auto& slot = it->second;
+  ++slot->users;
+  return {std::make_shared<Leased>(Lease(state, slot, slot->client)), std::nullopt};
+}
+
+Client& XClient::client_of(Leased& leased) {
+  return *leased.lease;
+}
+
+Body* XClient::body_of(Leased& leased) {
+  return &leased.body;
 }
 
 }  // namespace geerpc

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <string>
 #include <string_view>
@@ -63,6 +64,13 @@ class Discovery {
   }
   // Grows by one with every change of the list: how XClient notices servers that left.
   virtual std::uint64_t generation() = 0;
+  // The address for the next call when it is at hand: no I/O, no waiting and no error to report.
+  // XClient asks this first, and async_get when it is empty. By default it is always empty.
+  virtual std::optional<std::string> try_get(SelectMode mode, std::string_view key) {
+    (void)mode;
+    (void)key;
+    return std::nullopt;
+  }
 };
 
 // Go's MultiServersDiscovery: a list kept by hand. Thread-safe; it copies what it is given.
@@ -77,6 +85,7 @@ class MultiServersDiscovery : public Discovery {
   Result<std::string> get(SelectMode mode, std::string_view key = {}) override;
   Result<std::vector<std::string>> get_all() override;
   std::uint64_t generation() override;
+  std::optional<std::string> try_get(SelectMode mode, std::string_view key) override;
 
  private:
   std::mutex mutex_;  // guards everything below
@@ -87,6 +96,7 @@ class MultiServersDiscovery : public Discovery {
   RoundRobin round_robin_;
   SmoothWeightedRoundRobin weighted_;
   HashRing ring_;
+  bool ring_built_ = false;  // for the list in entries_
   std::uint64_t generation_ = 0;
 };
 

@@ -6,6 +6,7 @@
 #include <asio/thread_pool.hpp>
 #include <chrono>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "geerpc/registry/http_client.hpp"
@@ -38,6 +39,8 @@ class RegistryDiscovery : public MultiServersDiscovery {
   Result<std::vector<std::string>> get_all() override;
   asio::awaitable<Result<std::string>> async_get(SelectMode mode, std::string key, Deadline deadline) override;
   asio::awaitable<Result<std::vector<std::string>>> async_get_all(Deadline deadline) override;
+  // Only while the list is fresh: an older one is fetched again first, by async_get.
+  std::optional<std::string> try_get(SelectMode mode, std::string_view key) override;
 
  private:
   // Starts a GET if the list is stale and none runs; with `wait`, or with no list at hand, waits

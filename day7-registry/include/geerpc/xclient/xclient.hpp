@@ -3,10 +3,16 @@
 #pragma once
 
 #include <asio/any_io_executor.hpp>
+#include <asio/associated_cancellation_slot.hpp>
+#include <asio/associated_executor.hpp>
+#include <asio/async_result.hpp>
 #include <asio/awaitable.hpp>
+#include <asio/bind_cancellation_slot.hpp>
+#include <asio/bind_executor.hpp>
 #include <asio/use_future.hpp>
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -47,9 +53,13 @@ class XClient {
   // slot. `reply` must stay alive until then.
   template <class Args, class Reply, class Token>
   auto async_call(CallContext ctx, std::string service_method, const Args& args, Reply* reply, Token&& token) {
-    return detail::async_run(call_executor(),
-                             call_decoded(state_, std::move(ctx), std::move(service_method), Body(args), reply),
-                             std::forward<Token>(token));
+    auto fast = try_fast_call(state_, ctx);
+    if (fast.leased)
+      return leased_call(std::move(fast.leased), std::move(service_method), args, reply, std::forward<Token>(token));
+    return detail::async_run(
+        call_executor(),
+        call_decoded(state_, std::move(ctx), std::move(service_method), Body(args), reply, std::move(fast.picked)),
+        std::forward<Token>(token));
   }
   // The same, blocking. Not from a thread that runs `executor`.
   template <class Args, class Reply>
@@ -81,8 +91,9 @@ class XClient {
  private:
   asio::any_io_executor call_executor();
   // Calls take the state along: they may outlive this object, and then end with errc::shutdown.
+  // `picked`: the server the fast path chose already, tried first.
   static asio::awaitable<Error> call_body(std::shared_ptr<State> state, CallContext ctx, std::string service_method,
-                                          Body args, Body* reply);
+                                          Body args, Body* reply, std::optional<std::string> picked);
   static asio::awaitable<Error> broadcast_body(std::shared_ptr<State> state, CallContext ctx,
                                                std::string service_method, Body args, Body* reply);
 
@@ -97,11 +108,49 @@ class XClient {
   }
   template <class Reply>
   static asio::awaitable<Error> call_decoded(std::shared_ptr<State> state, CallContext ctx, std::string service_method,
-                                             Body args, Reply* reply) {
+                                             Body args, Reply* reply, std::optional<std::string> picked) {
     Body body;
-    auto error =
-        co_await call_body(std::move(state), std::move(ctx), std::move(service_method), std::move(args), &body);
+    auto error = co_await call_body(std::move(state), std::move(ctx), std::move(service_method), std::move(args), &body,
+                                    std::move(picked));
     co_return error ? error : decode(std::move(body), reply);
+  }
+
+  // The fast path (the end of xclient.cpp; a first reading may skip it): a call with no deadline
+  // or stop, to a server whose client is up, from a list that has not changed, goes straight to
+  // that client as a plain Client's call does, without a coroutine of its own. Otherwise `picked`
+  // is the server the mode chose already, so that the full path does not choose again.
+  struct Leased;  // a server's client, taken for one call, and the body of its reply
+  struct FastCall {
+    std::shared_ptr<Leased> leased;
+    std::optional<std::string> picked;
+  };
+  [[nodiscard]] static FastCall try_fast_call(const std::shared_ptr<State>& state, const CallContext& ctx);
+  static Client& client_of(Leased& leased);
+  static Body* body_of(Leased& leased);
+
+  template <class Args, class Reply, class Token>
+  static auto leased_call(std::shared_ptr<Leased> leased, std::string service_method, const Args& args, Reply* reply,
+                          Token&& token) {
+    // Sent now, as Client::async_call sends; the token only decides how the caller waits.
+    auto call = client_of(*leased).go(std::move(service_method), args, body_of(*leased));
+    return asio::async_initiate<Token, void(Error)>(
+        [leased = std::move(leased), call, reply](auto handler) mutable {
+          auto slot = asio::get_associated_cancellation_slot(handler);
+          if (slot.is_connected())
+            slot.assign([call, weak = client_of(*leased).weak_from_this()](asio::cancellation_type) {
+              if (auto client = weak.lock())
+                client->cancel_call(*call, Error(errc::cancelled, "rpc client: call failed: cancelled"));
+            });
+          auto executor = asio::get_associated_executor(handler);
+          call->async_wait(asio::bind_cancellation_slot(
+              slot, asio::bind_executor(executor, [leased = std::move(leased), reply,
+                                                   handler = std::move(handler)](Error error) mutable {
+                if (!error) error = decode(std::move(*body_of(*leased)), reply);
+                leased.reset();  // the client goes back before the caller goes on
+                std::move(handler)(std::move(error));
+              })));
+        },
+        token);
   }
   template <class Reply>
   static asio::awaitable<Error> broadcast_decoded(std::shared_ptr<State> state, CallContext ctx,
