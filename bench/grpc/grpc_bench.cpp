@@ -2,16 +2,19 @@
 // netrpc-bench and geerpc_bench (see bench/run.sh): Bench.Sum and Bench.Echo of bench.proto over
 // HTTP/2 on 127.0.0.1, insecure credentials, default channel and server options.
 //
-//   grpc_bench server --addr 127.0.0.1:0
+//   grpc_bench server --addr 127.0.0.1:0 [--queues N]
 //   grpc_bench client --addr 127.0.0.1:PORT --scenario seq|shared|multi --payload N --seconds S
 //
 // Both sides use the asynchronous completion-queue API, with threads of our own polling the
-// queues: the API gRPC's own performance tests use, and the one that lets the thread counts match
-// the other peers (the server two, the client one for seq and two for shared and multi).
+// queues: the API gRPC's own performance tests use, and the one that says which threads do the
+// work (the client's are those of the other peers: one for seq, two for shared and multi).
 //
-// Server: one completion queue per core (two), one thread each. Every method has a request
-// posted on every queue; a call that arrives posts the next one, is answered on the thread that
-// took it (the work is an addition or a move) and frees itself once its reply is sent.
+// Server: --queues completion queues, one thread each, by default one. One queue per core (two)
+// was tried first: in seq a call's request is often taken by the queue whose thread is not the one
+// polling the socket, so calls hand over between the two threads and seq ran much slower than with
+// one queue; shared and multi were no faster with two (see notes/performance.md). Every method
+// has a request posted on every queue; a call that arrives posts the next one, is answered on the
+// thread that took it (the work is an addition or a move) and frees itself once its reply is sent.
 //
 // Client: every caller is a Slot with one call in flight, issued again from the completion of the
 // last one, as the other peers' callers do. seq: 1 channel, 1 caller; shared: 1 channel, 64
@@ -57,11 +60,13 @@ struct Options {
   std::string scenario = "seq";
   std::size_t payload = 0;
   double seconds = 3;
+  int queues = 1;
 };
 
 Options parse_options(int argc, char** argv) {
   Options o;
-  if (argc < 2) die("usage: grpc_bench server|client --addr HOST:PORT [--scenario S --payload N --seconds S]");
+  if (argc < 2)
+    die("usage: grpc_bench server|client --addr HOST:PORT [--queues N] [--scenario S --payload N --seconds S]");
   o.mode = argv[1];
   if (o.mode != "server" && o.mode != "client") die("unknown mode " + o.mode);
   if ((argc - 2) % 2 != 0) die(std::string("missing value for ") + argv[argc - 1]);
@@ -75,9 +80,12 @@ Options parse_options(int argc, char** argv) {
       o.payload = std::stoul(value);
     else if (flag == "--seconds")
       o.seconds = std::stod(value);
+    else if (flag == "--queues")
+      o.queues = std::stoi(value);
     else
       die("unknown flag " + flag);
   }
+  if (o.queues < 1) die("--queues must be > 0");
   return o;
 }
 
@@ -134,14 +142,13 @@ using EchoCall =
     UnaryCall<geerpc_bench::EchoMessage, geerpc_bench::EchoMessage, &Bench::AsyncService::RequestEcho, answer_echo>;
 
 int run_server(const Options& o) {
-  constexpr int kQueues = 2;  // one per core, the thread count of the other peers' servers
   Bench::AsyncService service;
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(o.addr, grpc::InsecureServerCredentials(), &port);
   builder.RegisterService(&service);
   std::vector<std::unique_ptr<grpc::ServerCompletionQueue>> cqs;
-  for (int i = 0; i < kQueues; ++i) cqs.push_back(builder.AddCompletionQueue());
+  for (int i = 0; i < o.queues; ++i) cqs.push_back(builder.AddCompletionQueue());
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || port == 0) die("cannot listen on " + o.addr);
   std::printf("LISTENING %d\n", port);
