@@ -6,15 +6,16 @@
 //   grpc_bench client --addr 127.0.0.1:PORT --scenario seq|shared|multi --payload N --seconds S
 //
 // Both sides use the asynchronous completion-queue API, with threads of our own polling the
-// queues: the API gRPC's own performance tests use, and the one that says which threads do the
-// work (the client's are those of the other peers: one for seq, two for shared and multi).
+// queues: unlike the callback API, it says which threads do the work, so the client's can be those
+// of the other peers (one for seq, two for shared and multi).
 //
 // Server: --queues completion queues, one thread each, by default one. One queue per core (two)
 // was tried first: in seq a call's request is often taken by the queue whose thread is not the one
 // polling the socket, so calls hand over between the two threads and seq ran much slower than with
-// one queue; shared and multi were no faster with two (see notes/performance.md). Every method
-// has a request posted on every queue; a call that arrives posts the next one, is answered on the
-// thread that took it (the work is an addition or a move) and frees itself once its reply is sent.
+// one queue; shared and multi came out about the same either way (see notes/performance.md). Every
+// method has a request posted on every queue; a call that arrives posts the next one, is answered
+// on the thread that took it (the work is an addition or a move) and frees itself once its reply
+// is sent.
 //
 // Client: every caller is a Slot with one call in flight, issued again from the completion of the
 // last one, as the other peers' callers do. seq: 1 channel, 1 caller; shared: 1 channel, 64
