@@ -5,8 +5,8 @@
 
 Results: per scenario/payload, one row per implementation: calls/s, p50 and p99
 latency, CPU seconds (client+server) per million calls, server peak RSS.
-Ratios: every implementation other than the baselines (netrpc, raw) relative
-to them. Idle connections: the server's RSS with N idle connections.
+Ratios: every implementation other than the baselines (netrpc, raw, grpc)
+relative to them, and gRPC itself relative to netrpc and raw. Idle connections: the server's RSS with N idle connections.
 Targets: the goals of the geerpc implementations, PASS/MISS with the numbers
 (informational: the exit code does not depend on them). Standard library only.
 Day 7: HTTP CONNECT vs TCP, XClient vs a plain Client, broadcast vs the slowest
@@ -16,7 +16,7 @@ against baselines of the same run, with its target.
 import sys
 from collections import defaultdict
 
-BASELINES = ("netrpc", "raw")
+BASELINES = ("netrpc", "raw", "grpc")
 SCENARIO_ORDER = {"seq": 0, "shared": 1, "multi": 2}
 MIB = 1 << 20
 
@@ -125,18 +125,23 @@ def main():
         print_table("Results (cpu = client + server CPU seconds per million calls)",
                     ["scenario", "payload", "impl", "calls/s", "p50 us", "p99 us", "cpu s/Mcall", "rss MB"], rows)
 
-    if keys and others:
+    # gRPC is a peer, not only a baseline: its own row says where it stands against the others.
+    compared = (["grpc"] if "grpc" in impls else []) + others
+    if keys and compared:
         rows = []
         for key in keys:
-            for impl in others:
+            for impl in compared:
                 if impl in cells[key]:
                     calls = get(key, impl, "calls_per_s")
+                    vs_grpc = None if impl == "grpc" else ratio(calls, get(key, "grpc", "calls_per_s"))
                     rows.append([key[0], payload_name(key[1]), impl,
                                  fmt(ratio(calls, get(key, "netrpc", "calls_per_s")), 2),
+                                 fmt(vs_grpc, 2),
                                  fmt(ratio(calls, get(key, "raw", "calls_per_s")), 2),
                                  fmt(ratio(get(key, impl, "p50_us"), get(key, "raw", "p50_us")), 2)])
         print_table("Ratios (calls/s: higher is better; p50 vs raw: lower is better)",
-                    ["scenario", "payload", "impl", "calls/s vs netrpc", "calls/s vs raw", "p50 vs raw"], rows)
+                    ["scenario", "payload", "impl", "calls/s vs netrpc", "calls/s vs grpc", "calls/s vs raw",
+                     "p50 vs raw"], rows)
 
     if idle:
         rows = [[r["impl"], r.get("codec", "-"), r["connections"], fmt(int(r["server_rss_kb"]) / 1024, 1),

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Benchmarks geerpc against its peers: installs what is missing (as root), builds geerpc_bench,
-# geerpc_idle_conns, raw_echo and the Go net/rpc peer, runs every peer over the scenario x payload
-# matrix, day 7's rows (HTTP CONNECT, XClient, broadcast), the registry, the idle-connections test
-# and discovery to the first call, and prints the tables of bench/report.py.
+# geerpc_idle_conns, raw_echo, the gRPC C++ peer (grpc_bench) and the Go net/rpc peer, runs every
+# peer (netrpc, raw, grpc, geerpc) over the scenario x payload matrix, day 7's rows (HTTP CONNECT,
+# XClient, broadcast), the registry, the idle-connections test and discovery to the first call,
+# and prints the tables of bench/report.py.
 #
-#   bench/run.sh                          # everything, SECONDS=3 per run: ~6 minutes
+#   bench/run.sh                          # everything, SECONDS=3 per run: ~7 minutes
 #   SECONDS=1 SCENARIOS=seq PAYLOADS="0 1024" IMPLS="raw geerpc-msgpack" bench/run.sh
 #
 # stdout: the report. stderr: build output and one progress line per run. The RESULT lines (the
@@ -16,7 +17,7 @@
 #      BUILD_TYPE       CMake build type (default Release)
 #      SCENARIOS        subset of "seq shared multi"
 #      PAYLOADS         subset of "0 16 1024 65536 1048576" (0 = Bench.Sum, N = N-byte Bench.Echo)
-#      IMPLS            subset of "netrpc raw geerpc-json geerpc-msgpack geerpc-glibc geerpc-coro geerpc-pool
+#      IMPLS            subset of "netrpc raw grpc geerpc-json geerpc-msgpack geerpc-glibc geerpc-coro geerpc-pool
 #                       geerpc-http geerpc-xclient geerpc-broadcast geerpc-registry" (default: all;
 #                       geerpc-glibc runs payloads of 64 KiB and up only, geerpc-broadcast seq only)
 #      CORO_PAYLOADS    payloads of the msgpack variants (default: 0): geerpc-coro (coroutine methods),
@@ -45,7 +46,7 @@ BUILD_DIR=${BUILD_DIR:-/tmp/geerpc-bench-build}
 BUILD_TYPE=${BUILD_TYPE:-Release}
 SCENARIOS=${SCENARIOS:-seq shared multi}
 PAYLOADS=${PAYLOADS:-0 16 1024 65536 1048576}
-IMPLS=${IMPLS:-netrpc raw geerpc-json geerpc-msgpack geerpc-glibc geerpc-coro geerpc-pool geerpc-http geerpc-xclient geerpc-broadcast geerpc-registry}
+IMPLS=${IMPLS:-netrpc raw grpc geerpc-json geerpc-msgpack geerpc-glibc geerpc-coro geerpc-pool geerpc-http geerpc-xclient geerpc-broadcast geerpc-registry}
 [[ " $PAYLOADS " == *" 0 "* ]] && CORO_PAYLOADS=${CORO_PAYLOADS-0} || CORO_PAYLOADS=${CORO_PAYLOADS-}
 IDLE_CONNECTIONS=${IDLE_CONNECTIONS:-10000}
 REGISTRY_SERVERS=${REGISTRY_SERVERS:-10000}
@@ -60,15 +61,17 @@ SERVER_PID=
 log() { echo "run.sh: $*" >&2; }
 
 build() {
-  ensure_packages cmake g++ ninja-build libasio-dev nlohmann-json3-dev libgtest-dev libhttp-parser-dev golang-go python3
+  ensure_packages cmake g++ ninja-build libasio-dev nlohmann-json3-dev libgtest-dev libhttp-parser-dev golang-go python3 \
+    libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   [[ -z $DISCOVERY ]] || ensure_packages etcd-server
   # bench/ alone: it adds the newest day itself, and configuring the other days would be wasted.
   log "building into $BUILD_DIR ($BUILD_TYPE)"
   cmake -S "$HERE" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE="$BUILD_TYPE" >&2
-  cmake --build "$BUILD_DIR" --target geerpc_bench geerpc_idle_conns raw_echo >&2
+  cmake --build "$BUILD_DIR" --target geerpc_bench geerpc_idle_conns raw_echo grpc_bench >&2
   (cd "$HERE/netrpc" && GOFLAGS=-mod=mod GOPROXY=off go build -o "$BUILD_DIR/netrpc-bench" .)
   local bin=$BUILD_DIR
   GEERPC=$bin/geerpc_bench IDLE=$bin/geerpc_idle_conns RAW=$bin/raw_echo/raw_echo NETRPC=$BUILD_DIR/netrpc-bench
+  GRPC=$bin/grpc/grpc_bench
 }
 
 # utime+stime of a process in clock ticks. Fields are counted after the ")" closing the command
@@ -148,6 +151,7 @@ plan() {
     for payload in $PAYLOADS; do
       want netrpc && echo "netrpc $scenario $payload $NETRPC"
       want raw && echo "raw $scenario $payload $RAW"
+      want grpc && echo "grpc $scenario $payload $GRPC"
       want geerpc-json && echo "geerpc-json $scenario $payload $GEERPC --codec json"
       want geerpc-msgpack && echo "geerpc-msgpack $scenario $payload $GEERPC --codec msgpack"
       # Large messages once more with glibc's malloc untuned (see --malloc in geerpc/bench.cpp).
