@@ -336,6 +336,23 @@ TEST(XClientFastPath, CallsFromAFutureACallbackAndACoroutineAllComplete) {
   EXPECT_EQ(sum, 8);
 }
 
+TEST(XClientFastPath, ACallWhoseAwaitableIsDroppedUnawaitedStillEndsCleanly) {
+  TestServer a;
+  asio::thread_pool pool(2);
+  XClient xc(pool.get_executor(), std::make_shared<MultiServersDiscovery>(std::vector<std::string>{tcp(a)}),
+             SelectMode::random);
+  int sum = 0;
+  ASSERT_FALSE(xc.call({}, "Foo.Sum", Args{1, 1}, &sum));
+  {
+    // Sent at once, like a Client's call; its reply still has somewhere to go (ASan would say).
+    auto dropped = xc.async_call({}, "Foo.Sum", Args{2, 2}, &sum, asio::use_awaitable);
+  }
+  EXPECT_TRUE(eventually([&] { return calls_to(a.server) == 2; })) << "the dropped call was not sent";
+  ASSERT_FALSE(xc.call({}, "Foo.Sum", Args{3, 3}, &sum));
+  EXPECT_EQ(sum, 6) << "only waited-for calls fill the reply";
+  EXPECT_EQ(xc.open_clients(), 1u);
+}
+
 TEST(XClientLoad, SixtyFourThreadsCallWhileTheListChangesEveryMillisecond) {
   TestServer a, b, c;
   const std::vector<std::vector<std::string>> lists = {

@@ -1,6 +1,7 @@
 #include "geerpc/xclient/xclient.hpp"
 
 #include <algorithm>
+#include <asio/bind_executor.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
@@ -70,7 +71,8 @@ class Lease {
     std::shared_ptr<Client> done;
     {
       std::lock_guard lock(state_->mutex);
-      if (--slot_->users == 0 && slot_->retired) done = std::move(slot_->client);
+      // Not while calls still wait for the slot's dial: the client it brought is theirs too.
+      if (--slot_->users == 0 && slot_->waiters == 0 && slot_->retired) done = std::move(slot_->client);
     }
     if (done) (void)done->close();
   }
@@ -370,9 +372,10 @@ std::size_t XClient::open_clients() {
 // the strand and the discovery's coroutine of the full path (call_body), and behaves as it does.
 
 struct XClient::Leased {
-  explicit Leased(Lease l) : lease(std::move(l)) {}
+  Leased(Lease l, asio::any_io_executor ex) : lease(std::move(l)), executor(std::move(ex)) {}
   Lease lease;
   Body body;
+  asio::any_io_executor executor;  // the XClient's
 };
 
 XClient::FastCall XClient::try_fast_call(const std::shared_ptr<State>& state, const CallContext& ctx) {
@@ -389,7 +392,12 @@ XClient::FastCall XClient::try_fast_call(const std::shared_ptr<State>& state, co
     return {nullptr, std::move(addr)};  // to be dialed: the full path
   const auto& slot = it->second;
   ++slot->users;
-  return {std::make_shared<Leased>(Lease(state, slot, slot->client)), std::nullopt};
+  return {std::make_shared<Leased>(Lease(state, slot, slot->client), state->executor), std::nullopt};
+}
+
+void XClient::keep_until_done(std::shared_ptr<Leased> leased, Call& call) {
+  auto executor = leased->executor;
+  call.async_wait(asio::bind_executor(executor, [leased = std::move(leased)](const Error&) {}));
 }
 
 Client& XClient::client_of(Leased& leased) {

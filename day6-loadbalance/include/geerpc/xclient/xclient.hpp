@@ -127,6 +127,26 @@ class XClient {
   [[nodiscard]] static FastCall try_fast_call(const std::shared_ptr<State>& state, const CallContext& ctx);
   static Client& client_of(Leased& leased);
   static Body* body_of(Leased& leased);
+  // Holds the lease of a call that was sent, until it is waited for. Dropped without being waited
+  // for (an awaitable never co_awaited), it leaves the lease to a waiter of its own: the reply is
+  // still written into the lease's body when it comes.
+  class Sent {
+   public:
+    Sent(std::shared_ptr<Leased> leased, std::shared_ptr<Call> call)
+        : leased_(std::move(leased)), call_(std::move(call)) {}
+    Sent(Sent&&) noexcept = default;
+    Sent& operator=(Sent&&) = delete;
+    ~Sent() {
+      if (leased_) keep_until_done(std::move(leased_), *call_);
+    }
+    std::shared_ptr<Leased> take() { return std::move(leased_); }
+    const std::shared_ptr<Call>& call() const { return call_; }
+
+   private:
+    std::shared_ptr<Leased> leased_;
+    std::shared_ptr<Call> call_;
+  };
+  static void keep_until_done(std::shared_ptr<Leased> leased, Call& call);
 
   template <class Args, class Reply, class Token>
   static auto leased_call(std::shared_ptr<Leased> leased, std::string service_method, const Args& args, Reply* reply,
@@ -134,7 +154,9 @@ class XClient {
     // Sent now, as Client::async_call sends; the token only decides how the caller waits.
     auto call = client_of(*leased).go(std::move(service_method), args, body_of(*leased));
     return asio::async_initiate<Token, void(Error)>(
-        [leased = std::move(leased), call, reply](auto handler) mutable {
+        [sent = Sent(std::move(leased), std::move(call)), reply](auto handler) mutable {
+          const auto call = sent.call();
+          auto leased = sent.take();
           auto slot = asio::get_associated_cancellation_slot(handler);
           if (slot.is_connected())
             slot.assign([call, weak = client_of(*leased).weak_from_this()](asio::cancellation_type) {
