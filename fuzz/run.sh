@@ -8,7 +8,7 @@
 # which, with the input that did it (kept in build-fuzz-<day>/fuzz-results/).
 #
 # Environment: FUZZ_SECONDS (default time per target), FUZZ_TARGETS (space-separated subset),
-# FUZZ_ARGS (extra libFuzzer flags), JOBS (build parallelism).
+# FUZZ_ARGS (extra libFuzzer flags), JOBS (build parallelism, and how many targets run at once).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -122,20 +122,35 @@ for day in "${days[@]}"; do
 
   results=$build/fuzz-results
   rm -rf "$results"
+  # Up to $JOBS targets at once: each fuzzer is one process on one core.
+  running=0
   for target in "${day_targets[@]}"; do
     run=$work/$name/$target
     mkdir -p "$run/corpus" "$run/artifacts"
     cp "$FUZZ/corpus/$target"/* "$run/corpus/"
     echo "   $target: ${seconds}s" >&2
-    status=0
-    # The outer timeout only guards against libFuzzer itself getting stuck; -timeout catches hangs.
-    # shellcheck disable=SC2086
-    timeout --kill-after=10 $((seconds + 120)) "$build/$target" "$run/corpus" \
-      -max_total_time="$seconds" -timeout=5 -rss_limit_mb=2048 -detect_leaks=1 \
-      -dict="$FUZZ/geerpc.dict" -artifact_prefix="$run/artifacts/" -print_final_stats=1 \
-      ${FUZZ_ARGS:-} >"$run/log" 2>&1 || status=$?
+    (
+      status=0
+      # The outer timeout only guards against libFuzzer itself getting stuck; -timeout catches hangs.
+      # shellcheck disable=SC2086
+      timeout --kill-after=10 $((seconds + 120)) "$build/$target" "$run/corpus" \
+        -max_total_time="$seconds" -timeout=5 -rss_limit_mb=2048 -detect_leaks=1 \
+        -dict="$FUZZ/geerpc.dict" -artifact_prefix="$run/artifacts/" -print_final_stats=1 \
+        ${FUZZ_ARGS:-} >"$run/log" 2>&1 || status=$?
+      echo "$status" >"$run/status"
+    ) &
+    running=$((running + 1))
+    if [ $running -ge "$JOBS" ]; then
+      wait -n || true
+      running=$((running - 1))
+    fi
+  done
+  wait
+  for target in "${day_targets[@]}"; do
+    run=$work/$name/$target
+    status=$(cat "$run/status")
     line=$(printf "%-14s %-20s %s" "$name" "$target" "$(stats "$run/log")")
-    if [ $status -eq 0 ]; then
+    if [ "$status" -eq 0 ]; then
       summary+=("$line  ok")
     else
       failures=$((failures + 1))
