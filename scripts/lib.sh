@@ -44,9 +44,9 @@ configure_and_build() {
   shift
   # Configured every time (seconds when nothing changed), so the options given now are the ones
   # in effect. -O1 -g1 and no NDEBUG: tests compile in half the time of -O2 -g, keep their
-  # asserts, and sanitizer reports still carry file:line.
+  # asserts, and sanitizer reports still carry file:line. $OPT_FLAGS overrides -O1 -g1.
   cmake -S "$ROOT" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" "$@" >/dev/null
+    -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="${OPT_FLAGS:--O1 -g1}" "$@" >/dev/null
   # shellcheck disable=SC2086
   cmake --build "$dir" -j "$JOBS" ${TARGETS:+--target $TARGETS}
 }
