@@ -274,17 +274,22 @@ TEST(XClientClients, CallsAfterCloseFailAtOnce) {
 }
 
 // A call with no deadline or stop to a server whose client is up goes straight to that client
-// (the fast path); these check that it still behaves as every XClient call does.
+// (the fast path); these check that it still behaves as every XClient call does. WarmXClient's
+// first call dials, so the calls of a test take the fast path.
+struct WarmXClient {
+  WarmXClient() { EXPECT_FALSE(xc.call({}, "Foo.Sum", Args{1, 1}, &sum)); }
+  TestServer a;
+  asio::thread_pool pool{2};
+  XClient xc{pool.get_executor(), std::make_shared<MultiServersDiscovery>(std::vector<std::string>{tcp(a)}),
+             SelectMode::random};
+  int sum = 0;
+};
+
 TEST(XClientFastPath, ACallWithNoDeadlineIsCancelledByItsTokenAndTheClientStaysUsable) {
   Flaky sleeps;  // before the server: it outlives it
-  TestServer a;
-  ASSERT_FALSE(a.server.register_service(sleeps));
-  asio::thread_pool pool(2);
-  XClient xc(pool.get_executor(), std::make_shared<MultiServersDiscovery>(std::vector<std::string>{tcp(a)}),
-             SelectMode::random);
-  int sum = 0;
-  ASSERT_FALSE(xc.call({}, "Foo.Sum", Args{1, 1}, &sum));  // dials: the next call finds the client up
-  const auto error = run(pool.get_executor(), [](XClient& x) -> asio::awaitable<Error> {
+  WarmXClient w;
+  ASSERT_FALSE(w.a.server.register_service(sleeps));
+  const auto error = run(w.pool.get_executor(), [](XClient& x) -> asio::awaitable<Error> {
     using namespace asio::experimental::awaitable_operators;
     asio::steady_timer timer(co_await asio::this_coro::executor, 100ms);
     int reply = 0;
@@ -293,64 +298,50 @@ TEST(XClientFastPath, ACallWithNoDeadlineIsCancelledByItsTokenAndTheClientStaysU
     if (result.index() == 0) co_return std::get<0>(result);
     // `||` waits for the loser to end: a call the timer did not cancel would have run its 10 s.
     co_return reply == 0 ? Error(errc::call_timeout, "the timer won") : Error("the call was not cancelled");
-  }(xc));
+  }(w.xc));
   EXPECT_EQ(error, errc::call_timeout) << error;
   sleeps.released = true;
-  ASSERT_FALSE(xc.call({}, "Foo.Sum", Args{2, 3}, &sum));
-  EXPECT_EQ(sum, 5);
-  EXPECT_EQ(xc.open_clients(), 1u);
+  ASSERT_FALSE(w.xc.call({}, "Foo.Sum", Args{2, 3}, &w.sum));
+  EXPECT_EQ(w.sum, 5);
+  EXPECT_EQ(w.xc.open_clients(), 1u);
 }
 
-TEST(XClientFastPath, AReplyThatDoesNotFitIsABadBodyInXClientsWords) {
-  TestServer a;
-  asio::thread_pool pool(2);
-  XClient xc(pool.get_executor(), std::make_shared<MultiServersDiscovery>(std::vector<std::string>{tcp(a)}),
-             SelectMode::random);
-  int sum = 0;
-  ASSERT_FALSE(xc.call({}, "Foo.Sum", Args{1, 1}, &sum));
-  for (int i = 0; i < 2; ++i) {  // the second call finds the client up
+TEST(XClientFastPath, AReplyThatDoesNotFitIsABadBodyInTheSameWordsOnBothPaths) {
+  WarmXClient w;
+  // No deadline: the fast path; a deadline: the full one.
+  for (const CallContext& ctx : {CallContext(), CallContext(Context::with_timeout(5s))}) {
     int not_text = 0;
-    const auto error = xc.call({}, "Foo.Echo", std::string("hello"), &not_text);
+    const auto error = w.xc.call(ctx, "Foo.Echo", std::string("hello"), &not_text);
     EXPECT_EQ(error, errc::bad_body);
     EXPECT_EQ(error.message(), "reading body: the reply does not fit int");
   }
 }
 
 TEST(XClientFastPath, CallsFromAFutureACallbackAndACoroutineAllComplete) {
-  TestServer a;
-  asio::thread_pool pool(2);
-  XClient xc(pool.get_executor(), std::make_shared<MultiServersDiscovery>(std::vector<std::string>{tcp(a)}),
-             SelectMode::random);
-  int sum = 0;
-  ASSERT_FALSE(xc.call({}, "Foo.Sum", Args{1, 1}, &sum));
-  EXPECT_FALSE(xc.async_call({}, "Foo.Sum", Args{2, 2}, &sum, asio::use_future).get());
-  EXPECT_EQ(sum, 4);
+  WarmXClient w;
+  EXPECT_FALSE(w.xc.async_call({}, "Foo.Sum", Args{2, 2}, &w.sum, asio::use_future).get());
+  EXPECT_EQ(w.sum, 4);
   std::promise<Error> done;
-  xc.async_call({}, "Foo.Sum", Args{3, 3}, &sum, [&](Error e) { done.set_value(std::move(e)); });
+  w.xc.async_call({}, "Foo.Sum", Args{3, 3}, &w.sum, [&](Error e) { done.set_value(std::move(e)); });
   EXPECT_FALSE(done.get_future().get());
-  EXPECT_EQ(sum, 6);
-  const auto error = run(pool.get_executor(), [](XClient& x, int* reply) -> asio::awaitable<Error> {
+  EXPECT_EQ(w.sum, 6);
+  const auto error = run(w.pool.get_executor(), [](XClient& x, int* reply) -> asio::awaitable<Error> {
     co_return co_await x.async_call({}, "Foo.Sum", Args{4, 4}, reply, asio::use_awaitable);
-  }(xc, &sum));
+  }(w.xc, &w.sum));
   EXPECT_FALSE(error);
-  EXPECT_EQ(sum, 8);
+  EXPECT_EQ(w.sum, 8);
 }
 
 TEST(XClientFastPath, ACallWhoseAwaitableIsDroppedUnawaitedStillEndsCleanly) {
-  TestServer a;
-  asio::thread_pool pool(2);
-  XClient xc(pool.get_executor(), std::make_shared<MultiServersDiscovery>(std::vector<std::string>{tcp(a)}),
-             SelectMode::random);
-  int sum = 0;
-  ASSERT_FALSE(xc.call({}, "Foo.Sum", Args{1, 1}, &sum));
+  WarmXClient w;
   {
     // Sent at once, like a Client's call; its reply still has somewhere to go (ASan would say).
-    auto dropped = xc.async_call({}, "Foo.Sum", Args{2, 2}, &sum, asio::use_awaitable);
+    auto dropped = w.xc.async_call({}, "Foo.Sum", Args{2, 2}, &w.sum, asio::use_awaitable);
   }
-  EXPECT_TRUE(eventually([&] { return calls_to(a.server) == 2; })) << "the dropped call was not sent";
-  ASSERT_FALSE(xc.call({}, "Foo.Sum", Args{3, 3}, &sum));
-  EXPECT_EQ(sum, 6) << "only waited-for calls fill the reply";
-  EXPECT_EQ(xc.open_clients(), 1u);
+  EXPECT_TRUE(eventually([&] { return calls_to(w.a.server) == 2; })) << "the dropped call was not sent";
+  ASSERT_FALSE(w.xc.call({}, "Foo.Sum", Args{3, 3}, &w.sum));
+  EXPECT_EQ(w.sum, 6) << "only waited-for calls fill the reply";
+  EXPECT_EQ(w.xc.open_clients(), 1u);
 }
 
 TEST(XClientLoad, SixtyFourThreadsCallWhileTheListChangesEveryMillisecond) {
