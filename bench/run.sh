@@ -24,7 +24,8 @@
 #                       geerpc-pool (plain methods on ServerConfig::handler_threads = 8), geerpc-http
 #                       (dial_http to a server with handle_http), geerpc-xclient (XClient round robin
 #                       over one server's 2 listeners), geerpc-broadcast (XClient broadcast to one
-#                       server's 3 listeners, then a plain Client to each of the 3 alone)
+#                       server's 3 listeners, the same three calls sent at once by plain Clients,
+#                       then a plain Client to each of the 3 alone)
 #      IDLE_CONNECTIONS idle connections for geerpc_idle_conns (default 10000; 0 skips the test)
 #      REGISTRY_SERVERS servers registered before geerpc-registry measures heartbeats/s and GET
 #                       latency (default 10000)
@@ -165,8 +166,10 @@ plan() {
       # (geerpc-msgpack), so the XClient is the difference.
       want geerpc-xclient && echo "geerpc-xclient $scenario $payload $GEERPC --codec msgpack --listeners 2 --call xclient"
       if [[ $scenario == seq ]] && want geerpc-broadcast; then
-        # The broadcast, then each of its three servers called alone: its baseline is the slowest.
+        # The broadcast, the same three calls sent at once by plain Clients (what the cores allow a
+        # broadcast here), then each of its three servers called alone: the baseline is the slowest.
         echo "geerpc-broadcast $scenario $payload $GEERPC --codec msgpack --listeners 3 --call broadcast"
+        echo "geerpc-parallel $scenario $payload $GEERPC --codec msgpack --listeners 3 --call parallel"
         for target in 0 1 2; do
           echo "geerpc-single $scenario $payload $GEERPC --codec msgpack --listeners 3 --call client --target $target"
         done

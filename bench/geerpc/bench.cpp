@@ -8,7 +8,7 @@
 //   geerpc_bench client --addr 127.0.0.1:PORT[,127.0.0.1:PORT...] --scenario seq|shared|multi
 //                       --payload N --seconds S [--codec json|msgpack] [--methods plain|coroutine]
 //                       [--threads N] [--malloc tuned|glibc] [--transport tcp|http]
-//                       [--call client|xclient|broadcast] [--target I]
+//                       [--call client|xclient|broadcast|parallel] [--target I]
 //   geerpc_bench client --service registry --addr 127.0.0.1:PORT --scenario heartbeat|get
 //                       --seconds S [--servers N] [--window N]
 //   geerpc_bench discovery --via etcd|registry [--rounds N] [--refresh-ms MS] [--listed N]
@@ -25,7 +25,9 @@
 // thread pool) and prints all their ports on its LISTENING line. The client's --call picks what
 // makes the calls: `client` a plain Client to the address number --target of its list (over
 // HTTP CONNECT with --transport http), `xclient` an XClient going round robin over the whole list,
-// `broadcast` an XClient broadcasting every call to the whole list.
+// `broadcast` an XClient broadcasting every call to the whole list, `parallel` what a broadcast does
+// without an XClient: a plain Client per address, one call to each at once, all awaited (the
+// broadcast's floor on a machine whose cores the servers share).
 //
 // --service registry serves day 7's Registry instead; its client first registers --servers
 // entries, then measures `heartbeat` (POSTs as a server's heartbeat sends them, --window in flight,
@@ -159,8 +161,8 @@ Options parse_options(int argc, char** argv) {
   if (argc < 2)
     die("usage: geerpc_bench server|client --addr HOST:PORT [--scenario S --payload N --seconds S]"
         " [--codec json|msgpack] [--methods plain|coroutine] [--threads N] [--handler-threads N]"
-        " [--malloc tuned|glibc] [--transport tcp|http] [--listeners N] [--call client|xclient|broadcast]"
-        " [--target I] [--service bench|registry] [--servers N] [--window N]; or: geerpc_bench discovery"
+        " [--malloc tuned|glibc] [--transport tcp|http] [--listeners N] [--call client|xclient|broadcast"
+        "|parallel] [--target I] [--service bench|registry] [--servers N] [--window N]; or: geerpc_bench discovery"
         " --via etcd|registry [--rounds N] [--refresh-ms MS] [--listed N]");
   o.mode = argv[1];
   if (o.mode != "server" && o.mode != "client" && o.mode != "discovery") die("unknown mode " + o.mode);
@@ -193,7 +195,8 @@ Options parse_options(int argc, char** argv) {
   if (o.methods != "plain" && o.methods != "coroutine") die("unknown methods " + o.methods);
   if (o.malloc != "tuned" && o.malloc != "glibc") die("unknown malloc " + o.malloc);
   if (o.transport != "tcp" && o.transport != "http") die("unknown transport " + o.transport);
-  if (o.call != "client" && o.call != "xclient" && o.call != "broadcast") die("unknown call " + o.call);
+  if (o.call != "client" && o.call != "xclient" && o.call != "broadcast" && o.call != "parallel")
+    die("unknown call " + o.call);
   if (o.service != "bench" && o.service != "registry") die("unknown service " + o.service);
   if (o.via != "etcd" && o.via != "registry") die("unknown discovery " + o.via);
   if (o.listeners == 0 || o.servers == 0 || o.window == 0) die("--listeners, --servers and --window must be > 0");
@@ -255,10 +258,38 @@ struct Progress {
 struct Connection {
   std::shared_ptr<geerpc::Client> client;
   std::unique_ptr<geerpc::XClient> xclient;  // instead of client, for --call xclient and broadcast
+  std::vector<std::shared_ptr<geerpc::Client>> clients;  // instead of client, for --call parallel
   std::atomic<std::size_t> callers{0};
+
+  geerpc::Error close() {
+    if (xclient) return xclient->close();
+    if (client) return client->close();
+    for (auto& c : clients)
+      if (auto error = c->close()) return error;
+    return {};
+  }
 };
 
-enum class CallKind { client, xclient, broadcast };
+enum class CallKind { client, xclient, broadcast, parallel };
+
+// --call parallel: one call to each of the connection's clients, sent together, then all awaited.
+// Every reply must equal the first, which is the one returned.
+template <class Args, class Reply>
+asio::awaitable<geerpc::Error> call_all(Connection& conn, const char* method, const Args& args, Reply* reply) {
+  std::vector<Reply> replies(conn.clients.size());
+  std::vector<std::shared_ptr<geerpc::Call>> calls;
+  for (std::size_t i = 0; i < conn.clients.size(); ++i) calls.push_back(conn.clients[i]->go(method, args, &replies[i]));
+  geerpc::Error first;
+  for (auto& call : calls) {
+    auto error = co_await call->async_wait(asio::use_awaitable);
+    if (error && !first) first = std::move(error);
+  }
+  if (first) co_return first;
+  for (const auto& r : replies)
+    if (r != replies.front()) co_return geerpc::Error(geerpc::errc::bad_body, "the servers' replies differ");
+  *reply = std::move(replies.front());
+  co_return geerpc::Error();
+}
 
 // One call the way --call makes it, into `err`. A statement in the caller, not a coroutine of its
 // own: a frame more per call would be charged to the plain client too.
@@ -267,6 +298,8 @@ enum class CallKind { client, xclient, broadcast };
     err = co_await (conn).client->async_call(method, args, reply, asio::use_awaitable);             \
   else if constexpr (kind == CallKind::broadcast)                                                   \
     err = co_await (conn).xclient->async_broadcast({}, method, args, reply, asio::use_awaitable);   \
+  else if constexpr (kind == CallKind::parallel)                                                    \
+    err = co_await call_all(conn, method, args, reply);                                             \
   else                                                                                              \
     err = co_await (conn).xclient->async_call({}, method, args, reply, asio::use_awaitable)
 
@@ -307,7 +340,7 @@ asio::awaitable<void> caller(Connection& conn, std::size_t payload, Progress& pr
     }
   }
   // The last caller closes, which lets the io_context run out of work.
-  if (conn.callers.fetch_sub(1) == 1 && (conn.client ? conn.client->close() : conn.xclient->close()))
+  if (conn.callers.fetch_sub(1) == 1 && conn.close())
     die("close: the client was closed already");
 }
 
@@ -361,6 +394,13 @@ int run_client(const Options& o) {
                                           : geerpc::dial(executor, "tcp", addr, option);
       if (!client) die("dial " + addr + ": " + client.error().message());
       conn.client = std::move(*client);
+    } else if (o.call == "parallel") {
+      for (const auto& addr : addrs) {
+        auto client = o.transport == "http" ? geerpc::dial_http(executor, "tcp", addr, option)
+                                            : geerpc::dial(executor, "tcp", addr, option);
+        if (!client) die("dial " + addr + ": " + client.error().message());
+        conn.clients.push_back(std::move(*client));
+      }
     } else {
       // Its clients are dialed by its first calls, in the warm-up.
       conn.xclient = std::make_unique<geerpc::XClient>(
@@ -377,8 +417,9 @@ int run_client(const Options& o) {
       auto& latency = latencies[i * window + j];
       asio::co_spawn(io,
                      o.call == "client"    ? caller<CallKind::client>(*pool[i], o.payload, progress, latency)
-                     : o.call == "xclient" ? caller<CallKind::xclient>(*pool[i], o.payload, progress, latency)
-                                           : caller<CallKind::broadcast>(*pool[i], o.payload, progress, latency),
+                     : o.call == "xclient"  ? caller<CallKind::xclient>(*pool[i], o.payload, progress, latency)
+                     : o.call == "parallel" ? caller<CallKind::parallel>(*pool[i], o.payload, progress, latency)
+                                            : caller<CallKind::broadcast>(*pool[i], o.payload, progress, latency),
                      [](std::exception_ptr e) {
                        if (!e) return;
                        try {

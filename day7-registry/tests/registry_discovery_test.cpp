@@ -56,17 +56,20 @@ TEST(RegistryDiscovery, AThousandConcurrentGetsMakeOneRequestPerUpdateTimeout) {
   EXPECT_EQ(r.registry.counts().lists, 1u);
 }
 
-TEST(RegistryDiscovery, OffersAnAddressAtHandOnlyWhileItsListIsFresh) {
+TEST(RegistryDiscovery, OffersServersAtHandOnlyWhileItsListIsFresh) {
   TestRegistry r;
   ASSERT_FALSE(r.post("tcp@127.0.0.1:7001"));
   RegistryDiscovery fresh(r.url, std::chrono::minutes(1));
   EXPECT_FALSE(fresh.try_get(SelectMode::random, {})) << "no list was fetched yet";
+  EXPECT_FALSE(fresh.try_get_all()) << "no list was fetched yet";
   ASSERT_FALSE(fresh.refresh());
   EXPECT_EQ(fresh.try_get(SelectMode::random, {}), "tcp@127.0.0.1:7001");
+  EXPECT_EQ(fresh.try_get_all(), std::vector<std::string>{"tcp@127.0.0.1:7001"});
   RegistryDiscovery stale(r.url, std::chrono::milliseconds(0));  // every list is too old at once
   ASSERT_FALSE(stale.refresh());
   EXPECT_FALSE(stale.try_get(SelectMode::random, {})) << "a list past its update timeout must be fetched again";
-  EXPECT_EQ(r.registry.counts().lists, 2u) << "try_get itself never asks the registry";
+  EXPECT_FALSE(stale.try_get_all()) << "a list past its update timeout must be fetched again";
+  EXPECT_EQ(r.registry.counts().lists, 2u) << "try_get and try_get_all never ask the registry";
 }
 
 TEST(RegistryDiscovery, ASilentRegistryHoldsNoGetAndARefreshOnlyUntilItsTimeout) {

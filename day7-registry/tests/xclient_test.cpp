@@ -344,6 +344,68 @@ TEST(XClientFastPath, ACallWhoseAwaitableIsDroppedUnawaitedStillEndsCleanly) {
   EXPECT_EQ(w.xc.open_clients(), 1u);
 }
 
+// A broadcast whose servers' clients are all up takes a fast path of its own.
+TEST(XClientFastPath, ABroadcastToWarmServersReturnsTheFirstErrorAndCancelsTheSleepingCall) {
+  Flaky fails{.fail = true}, sleeps;  // before the servers: they outlive them
+  TestServer failing, sleeping;
+  ASSERT_FALSE(failing.server.register_service(fails));
+  ASSERT_FALSE(sleeping.server.register_service(sleeps));
+  asio::thread_pool pool(2);
+  XClient xc(pool.get_executor(),
+             std::make_shared<MultiServersDiscovery>(std::vector<std::string>{tcp(failing), tcp(sleeping)}),
+             SelectMode::random);
+  int reply = 0;
+  ASSERT_FALSE(xc.broadcast({}, "Foo.Sum", Args{1, 1}, &reply));  // dials both
+  const auto start = std::chrono::steady_clock::now();
+  const auto error = xc.broadcast({}, "Flaky.Call", 10, &reply);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 5s) << "the sleeping call was not cancelled";
+  EXPECT_EQ(error, errc::server_error);
+  EXPECT_EQ(error.message(), "boom");
+  sleeps.released = true;
+  EXPECT_FALSE(xc.broadcast({}, "Foo.Sum", Args{2, 2}, &reply));
+  EXPECT_EQ(reply, 4);
+  EXPECT_EQ(xc.open_clients(), 2u);
+}
+
+TEST(XClientFastPath, ABroadcastWithNoDeadlineIsCancelledByItsTokenAndTheClientStaysUsable) {
+  Flaky sleeps;  // before the server: it outlives it
+  WarmXClient w;
+  ASSERT_FALSE(w.a.server.register_service(sleeps));
+  const auto error = run(w.pool.get_executor(), [](XClient& x) -> asio::awaitable<Error> {
+    using namespace asio::experimental::awaitable_operators;
+    asio::steady_timer timer(co_await asio::this_coro::executor, 100ms);
+    int reply = 0;
+    auto result = co_await (x.async_broadcast({}, "Flaky.Call", 10, &reply, asio::use_awaitable) ||
+                            timer.async_wait(use_nothrow));
+    if (result.index() == 0) co_return std::get<0>(result);
+    co_return reply == 0 ? Error(errc::call_timeout, "the timer won") : Error("the broadcast was not cancelled");
+  }(w.xc));
+  EXPECT_EQ(error, errc::call_timeout) << error;
+  sleeps.released = true;
+  ASSERT_FALSE(w.xc.broadcast({}, "Foo.Sum", Args{2, 3}, &w.sum));
+  EXPECT_EQ(w.sum, 5);
+  EXPECT_EQ(w.xc.open_clients(), 1u);
+}
+
+TEST(XClientFastPath, ABroadcastReplyThatDoesNotFitIsABadBodyInTheSameWordsOnBothPaths) {
+  WarmXClient w;
+  for (const CallContext& ctx : {CallContext(), CallContext(Context::with_timeout(5s))}) {
+    int not_text = 0;
+    const auto error = w.xc.broadcast(ctx, "Foo.Echo", std::string("hello"), &not_text);
+    EXPECT_EQ(error, errc::bad_body);
+    EXPECT_EQ(error.message(), "reading body: the reply does not fit int");
+  }
+}
+
+TEST(XClientFastPath, ABroadcastWhoseAwaitableIsDroppedUnawaitedStillEndsCleanly) {
+  WarmXClient w;
+  { auto dropped = w.xc.async_broadcast({}, "Foo.Sum", Args{2, 2}, &w.sum, asio::use_awaitable); }
+  EXPECT_TRUE(eventually([&] { return calls_to(w.a.server) == 2; })) << "the dropped broadcast was not sent";
+  ASSERT_FALSE(w.xc.broadcast({}, "Foo.Sum", Args{3, 3}, &w.sum));
+  EXPECT_EQ(w.sum, 6) << "only waited-for broadcasts fill the reply";
+  EXPECT_EQ(w.xc.open_clients(), 1u);
+}
+
 TEST(XClientLoad, SixtyFourThreadsCallWhileTheListChangesEveryMillisecond) {
   TestServer a, b, c;
   const std::vector<std::vector<std::string>> lists = {

@@ -96,4 +96,10 @@ std::optional<std::string> MultiServersDiscovery::try_get(SelectMode mode, std::
   return std::move(*addr);
 }
 
+std::optional<std::vector<std::string>> MultiServersDiscovery::try_get_all() {
+  auto all = MultiServersDiscovery::get_all();
+  if (!all) return std::nullopt;
+  return std::move(*all);
+}
+
 }  // namespace geerpc

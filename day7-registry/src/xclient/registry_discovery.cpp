@@ -168,12 +168,19 @@ asio::awaitable<Result<std::vector<std::string>>> RegistryDiscovery::async_get_a
   co_return servers;
 }
 
+bool RegistryDiscovery::is_fresh() {
+  std::lock_guard lock(mutex_);
+  return has_list_ && Clock::now() - last_update_ < update_timeout_;
+}
+
 std::optional<std::string> RegistryDiscovery::try_get(SelectMode mode, std::string_view key) {
-  {
-    std::lock_guard lock(mutex_);
-    if (!has_list_ || Clock::now() - last_update_ >= update_timeout_) return std::nullopt;
-  }
+  if (!is_fresh()) return std::nullopt;
   return MultiServersDiscovery::try_get(mode, key);
+}
+
+std::optional<std::vector<std::string>> RegistryDiscovery::try_get_all() {
+  if (!is_fresh()) return std::nullopt;
+  return MultiServersDiscovery::try_get_all();
 }
 
 }  // namespace geerpc

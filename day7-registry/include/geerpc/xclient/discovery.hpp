@@ -71,6 +71,8 @@ class Discovery {
     (void)key;
     return std::nullopt;
   }
+  // Every entry, as get_all gives them, on the same terms: XClient's broadcast asks this first.
+  virtual std::optional<std::vector<std::string>> try_get_all() { return std::nullopt; }
 };
 
 // Go's MultiServersDiscovery: a list kept by hand. Thread-safe; it copies what it is given.
@@ -86,6 +88,7 @@ class MultiServersDiscovery : public Discovery {
   Result<std::vector<std::string>> get_all() override;
   std::uint64_t generation() override;
   std::optional<std::string> try_get(SelectMode mode, std::string_view key) override;
+  std::optional<std::vector<std::string>> try_get_all() override;
 
  private:
   std::mutex mutex_;  // guards everything below

@@ -41,8 +41,10 @@ class RegistryDiscovery : public MultiServersDiscovery {
   asio::awaitable<Result<std::vector<std::string>>> async_get_all(Deadline deadline) override;
   // Only while the list is fresh: an older one is fetched again first, by async_get.
   std::optional<std::string> try_get(SelectMode mode, std::string_view key) override;
+  std::optional<std::vector<std::string>> try_get_all() override;
 
  private:
+  bool is_fresh();  // a list at hand, younger than update_timeout
   // Starts a GET if the list is stale and none runs; with `wait`, or with no list at hand, waits
   // for the GET under way until `deadline`.
   asio::awaitable<Error> async_refresh(bool wait, Deadline deadline);

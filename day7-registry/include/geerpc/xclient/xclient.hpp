@@ -15,6 +15,7 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "geerpc/client.hpp"
 #include "geerpc/detail/async.hpp"
@@ -71,6 +72,10 @@ class XClient {
   // returned; when all succeed, `reply` holds one of the replies.
   template <class Args, class Reply, class Token>
   auto async_broadcast(CallContext ctx, std::string service_method, const Args& args, Reply* reply, Token&& token) {
+    if (auto all = try_fast_broadcast(state_, ctx)) {
+      send_all(*all, service_method, Body(args));
+      return leased_broadcast(std::move(all), reply, std::forward<Token>(token));
+    }
     return detail::async_run(call_executor(),
                              broadcast_decoded(state_, std::move(ctx), std::move(service_method), Body(args), reply),
                              std::forward<Token>(token));
@@ -171,6 +176,62 @@ class XClient {
                 leased.reset();  // the client goes back before the caller goes on
                 std::move(handler)(std::move(error));
               })));
+        },
+        token);
+  }
+
+  // A broadcast's fast path: the same, when every listed server's client is up. Each call is
+  // sent at once; the first error cancels the others, and the caller goes on when all are done.
+  struct LeasedAll;  // every listed server's client, taken for one broadcast, and their calls
+  [[nodiscard]] static std::shared_ptr<LeasedAll> try_fast_broadcast(const std::shared_ptr<State>& state,
+                                                                     const CallContext& ctx);
+  static void send_all(LeasedAll& all, const std::string& service_method, const Body& args);
+  static const std::vector<std::shared_ptr<Call>>& calls_of(LeasedAll& all);
+  // One call is done; true for the last. The first error cancels the calls still running.
+  static bool one_done(LeasedAll& all, std::size_t index, Error error);
+  // Once all are done: the first error, or one reply in `body`. The clients go back.
+  static Error finish_all(LeasedAll& all, Body* body);
+  static void cancel_all(LeasedAll& all);
+  // As Sent, for a broadcast.
+  class SentAll {
+   public:
+    explicit SentAll(std::shared_ptr<LeasedAll> all) : all_(std::move(all)) {}
+    SentAll(SentAll&&) noexcept = default;
+    SentAll& operator=(SentAll&&) = delete;
+    ~SentAll() {
+      if (all_) keep_all_until_done(std::move(all_));
+    }
+    std::shared_ptr<LeasedAll> take() { return std::move(all_); }
+
+   private:
+    std::shared_ptr<LeasedAll> all_;
+  };
+  static void keep_all_until_done(std::shared_ptr<LeasedAll> all);
+
+  template <class Reply, class Token>
+  static auto leased_broadcast(std::shared_ptr<LeasedAll> all, Reply* reply, Token&& token) {
+    return asio::async_initiate<Token, void(Error)>(
+        [sent = SentAll(std::move(all)), reply](auto handler) mutable {
+          auto all = sent.take();
+          auto slot = asio::get_associated_cancellation_slot(handler);
+          if (slot.is_connected())
+            slot.assign([weak = std::weak_ptr<LeasedAll>(all)](asio::cancellation_type) {
+              if (auto all = weak.lock()) cancel_all(*all);
+            });
+          auto executor = asio::get_associated_executor(handler);
+          auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+          const auto& calls = calls_of(*all);
+          for (std::size_t i = 0; i < calls.size(); ++i)
+            calls[i]->async_wait(asio::bind_executor(executor, [all, i, reply, shared](Error error) mutable {
+              if (!one_done(*all, i, std::move(error))) return;
+              Body body;
+              error = finish_all(*all, &body);  // the clients go back before the caller goes on
+              if (!error) error = decode(std::move(body), reply);
+              auto done = std::move(shared);
+              auto slot = asio::get_associated_cancellation_slot(*done);
+              if (slot.is_connected()) slot.clear();
+              std::move (*done)(std::move(error));
+            }));
         },
         token);
   }
