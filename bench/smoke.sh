@@ -73,7 +73,7 @@ n=0
 for client_args in "--transport http --scenario seq" "--transport http --scenario shared --payload 100" \
                    "--call xclient --scenario multi" "--call xclient --transport http --scenario seq --payload 100" \
                    "--call broadcast --scenario seq" "--call broadcast --scenario shared --payload 100" \
-                   "--call client --target 2 --scenario seq"; do
+                   "--call parallel --scenario seq --payload 100" "--call client --target 2 --scenario seq"; do
   n=$((n + 1))
   # shellcheck disable=SC2086
   "$BENCH" client --addr "$ADDRS" --payload 0 --seconds 0.3 $client_args >"$OUT/day7-$n.out" 2>"$OUT/day7-$n.err" &
@@ -81,10 +81,11 @@ for client_args in "--transport http --scenario seq" "--transport http --scenari
 done
 for pid in "${pids[@]}"; do wait "$pid" || fail "a day-7 client"; done
 for want in "transport=http call=client servers=3 target=0" "transport=tcp call=xclient servers=3" \
-            "transport=http call=xclient servers=3" "call=broadcast servers=3" "call=client servers=3 target=2"; do
+            "transport=http call=xclient servers=3" "call=broadcast servers=3" "call=parallel servers=3" \
+            "call=client servers=3 target=2"; do
   grep -q "^RESULT impl=geerpc .*calls=[1-9].* $want" "$OUT"/day7-*.out || fail "no RESULT line with $want"
 done
-echo "smoke: ok: http, xclient, broadcast and target clients of a 3-listener server"
+echo "smoke: ok: http, xclient, broadcast, parallel and target clients of a 3-listener server"
 stop_server
 
 start_server --service registry
