@@ -23,7 +23,8 @@
 #      CORO_PAYLOADS    payloads of the msgpack variants (default: 0): geerpc-coro (coroutine methods),
 #                       geerpc-pool (plain methods on ServerConfig::handler_threads = 8), geerpc-http
 #                       (dial_http to a server with handle_http), geerpc-xclient (XClient round robin
-#                       over one server's 2 listeners), geerpc-broadcast (XClient broadcast to one
+#                       over one server's 2 listeners; in multi also 8 XClients, the plain Client's
+#                       16 connections), geerpc-broadcast (XClient broadcast to one
 #                       server's 3 listeners, the same three calls sent at once by plain Clients,
 #                       then a plain Client to each of the 3 alone)
 #      IDLE_CONNECTIONS idle connections for geerpc_idle_conns (default 10000; 0 skips the test)
@@ -165,6 +166,9 @@ plan() {
       # Two listeners of one server process: the same server threads as the one-listener baseline
       # (geerpc-msgpack), so the XClient is the difference.
       want geerpc-xclient && echo "geerpc-xclient $scenario $payload $GEERPC --codec msgpack --listeners 2 --call xclient"
+      # multi once more with as many connections as the plain Client's 16: 8 XClients of 2.
+      [[ $scenario == multi ]] && want geerpc-xclient &&
+        echo "geerpc-xclient $scenario $payload $GEERPC --codec msgpack --listeners 2 --call xclient --connections 16"
       if [[ $scenario == seq ]] && want geerpc-broadcast; then
         # The broadcast, the same three calls sent at once by plain Clients (what the cores allow a
         # broadcast here), then each of its three servers called alone: the baseline is the slowest.

@@ -8,7 +8,7 @@
 //   geerpc_bench client --addr 127.0.0.1:PORT[,127.0.0.1:PORT...] --scenario seq|shared|multi
 //                       --payload N --seconds S [--codec json|msgpack] [--methods plain|coroutine]
 //                       [--threads N] [--malloc tuned|glibc] [--transport tcp|http]
-//                       [--call client|xclient|broadcast|parallel] [--target I]
+//                       [--call client|xclient|broadcast|parallel] [--target I] [--connections N]
 //   geerpc_bench client --service registry --addr 127.0.0.1:PORT --scenario heartbeat|get
 //                       --seconds S [--servers N] [--window N]
 //   geerpc_bench discovery --via etcd|registry [--rounds N] [--refresh-ms MS] [--listed N]
@@ -28,6 +28,8 @@
 // `broadcast` an XClient broadcasting every call to the whole list, `parallel` what a broadcast does
 // without an XClient: a plain Client per address, one call to each at once, all awaited (the
 // broadcast's floor on a machine whose cores the servers share).
+// --connections N (multi only) keeps the scenario's 256 calls in flight over N connections in all:
+// with an XClient over 2 servers, 16 is 8 XClients, as many connections as a plain Client's multi.
 //
 // --service registry serves day 7's Registry instead; its client first registers --servers
 // entries, then measures `heartbeat` (POSTs as a server's heartbeat sends them, --window in flight,
@@ -136,6 +138,7 @@ struct Options {
   std::size_t listeners = 1;
   std::string call = "client";
   std::size_t target = 0;
+  std::size_t connections = 0;  // multi only; 0: the scenario's 16
   std::string service = "bench";
   std::size_t servers = 10000;
   std::size_t window = 32;
@@ -162,7 +165,7 @@ Options parse_options(int argc, char** argv) {
     die("usage: geerpc_bench server|client --addr HOST:PORT [--scenario S --payload N --seconds S]"
         " [--codec json|msgpack] [--methods plain|coroutine] [--threads N] [--handler-threads N]"
         " [--malloc tuned|glibc] [--transport tcp|http] [--listeners N] [--call client|xclient|broadcast"
-        "|parallel] [--target I] [--service bench|registry] [--servers N] [--window N]; or: geerpc_bench discovery"
+        "|parallel] [--target I] [--connections N] [--service bench|registry] [--servers N] [--window N]; or: geerpc_bench discovery"
         " --via etcd|registry [--rounds N] [--refresh-ms MS] [--listed N]");
   o.mode = argv[1];
   if (o.mode != "server" && o.mode != "client" && o.mode != "discovery") die("unknown mode " + o.mode);
@@ -182,6 +185,7 @@ Options parse_options(int argc, char** argv) {
     else if (flag == "--listeners") o.listeners = std::stoul(value);
     else if (flag == "--call") o.call = value;
     else if (flag == "--target") o.target = std::stoul(value);
+    else if (flag == "--connections") o.connections = std::stoul(value);
     else if (flag == "--service") o.service = value;
     else if (flag == "--servers") o.servers = std::stoul(value);
     else if (flag == "--window") o.window = std::stoul(value);
@@ -365,6 +369,17 @@ int run_client(const Options& o) {
   else if (o.scenario == "multi") conns = 16, window = 16, threads = 2;
   else if (o.scenario != "seq") die("unknown scenario " + o.scenario);
   if (o.threads) threads = o.threads;
+  const auto addrs = split(o.addr);
+  // Connections per caller's Connection: an XClient (or the parallel client) has one per server.
+  const std::size_t per = o.call == "client" ? 1 : addrs.size();
+  if (o.connections) {
+    // The same calls in flight, over this many connections in all.
+    if (o.scenario != "multi" || o.connections % per != 0)
+      die("--connections: multi only, and a multiple of the connections of one client");
+    const std::size_t in_flight = conns * window;
+    conns = o.connections / per;
+    window = in_flight / conns;
+  }
 
   // One single-threaded io_context per thread: a connection's strand and its callers share a
   // thread, so a completion reaches its caller without crossing threads.
@@ -378,7 +393,6 @@ int run_client(const Options& o) {
   for (auto& io : ios) runners.emplace_back([&io] { io->run(); });
 
   const geerpc::Option option{.codec_type = o.codec == "json" ? geerpc::json_type : geerpc::msgpack_type};
-  const auto addrs = split(o.addr);
   if (o.target >= addrs.size()) die("--target " + std::to_string(o.target) + " is not in --addr " + o.addr);
   std::vector<std::string> rpc_addrs;  // XClient's, x_dial's form
   for (const auto& addr : addrs) rpc_addrs.push_back(o.transport + "@" + addr);
@@ -457,12 +471,13 @@ int run_client(const Options& o) {
   std::sort(all.begin(), all.end());
   std::printf("RESULT impl=geerpc scenario=%s payload=%zu codec=%s calls=%zu seconds=%.3f calls_per_s=%.1f "
               "p50_us=%.1f p99_us=%.1f client_cpu_s=%.3f methods=%s malloc=%s transport=%s call=%s servers=%zu "
-              "target=%zu\n",
+              "target=%zu%s\n",
               o.scenario.c_str(), o.payload, o.codec.c_str(), all.size(), elapsed,
               static_cast<double>(all.size()) / elapsed, percentile_us(all, 0.50), percentile_us(all, 0.99), cpu,
               // The client gets the server's flags too: plain methods on a handler pool are "pool".
               o.methods == "plain" && o.handler_threads > 0 ? "pool" : o.methods.c_str(), o.malloc.c_str(),
-              o.transport.c_str(), o.call.c_str(), addrs.size(), o.target);
+              o.transport.c_str(), o.call.c_str(), addrs.size(), o.target,
+              o.connections ? (" connections=" + std::to_string(o.connections)).c_str() : "");
   return 0;
 }
 
