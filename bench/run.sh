@@ -13,6 +13,9 @@
 # `python3 bench/report.py < that-file` prints the report again.
 #
 # Env: SECONDS          measured seconds per run (default 3), after a 0.5 s warm-up
+#      ROUNDS           runs of the whole plan, one round after the other (default 1); the report
+#                       takes each cell's median run by calls/s, which a noisy machine needs for
+#                       ratios of a few percent
 #      BUILD_DIR        build output (default /tmp/geerpc-bench-build)
 #      BUILD_TYPE       CMake build type (default Release)
 #      SCENARIOS        subset of "seq shared multi"
@@ -41,6 +44,7 @@ set -euo pipefail
 # during the build; read the caller's value from the environment we were started with instead.
 DURATION=$(tr '\0' '\n' </proc/$$/environ | sed -n 's/^SECONDS=//p')
 DURATION=${DURATION:-3}
+ROUNDS=${ROUNDS:-1}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=../scripts/lib.sh
 source "$HERE/../scripts/lib.sh"  # ensure_packages, ROOT
@@ -188,7 +192,7 @@ plan() {
 }
 
 build
-mapfile -t runs < <(plan)
+mapfile -t runs < <(for ((round = 0; round < ROUNDS; round++)); do plan; done)
 : >"$RESULTS"
 for i in "${!runs[@]}"; do
   read -r name scenario payload bin args <<<"${runs[$i]}"

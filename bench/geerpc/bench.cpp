@@ -165,8 +165,8 @@ Options parse_options(int argc, char** argv) {
     die("usage: geerpc_bench server|client --addr HOST:PORT [--scenario S --payload N --seconds S]"
         " [--codec json|msgpack] [--methods plain|coroutine] [--threads N] [--handler-threads N]"
         " [--malloc tuned|glibc] [--transport tcp|http] [--listeners N] [--call client|xclient|broadcast"
-        "|parallel] [--target I] [--connections N] [--service bench|registry] [--servers N] [--window N]; or: geerpc_bench discovery"
-        " --via etcd|registry [--rounds N] [--refresh-ms MS] [--listed N]");
+        "|parallel] [--target I] [--connections N] [--service bench|registry] [--servers N] [--window N];"
+        " or: geerpc_bench discovery --via etcd|registry [--rounds N] [--refresh-ms MS] [--listed N]");
   o.mode = argv[1];
   if (o.mode != "server" && o.mode != "client" && o.mode != "discovery") die("unknown mode " + o.mode);
   if ((argc - 2) % 2 != 0) die(std::string("missing value for ") + argv[argc - 1]);
