@@ -213,7 +213,7 @@ TEST(XClientBroadcast, WhenAllSucceedTheReplyIsSet) {
   EXPECT_EQ(calls_to(a.server) + calls_to(b.server) + calls_to(c.server), 3u);
 }
 
-TEST(XClientBroadcast, TheFirstErrorReturnsAtOnceAndCancelsTheSleepingCall) {
+TEST(XClientBroadcast, TheFirstErrorReturnsAtOnceAndCancelsTheSleepingCallOnBothPaths) {
   Flaky fails{.fail = true}, sleeps;  // before the servers: they outlive them
   TestServer failing, sleeping;
   ASSERT_FALSE(failing.server.register_service(fails));
@@ -222,14 +222,19 @@ TEST(XClientBroadcast, TheFirstErrorReturnsAtOnceAndCancelsTheSleepingCall) {
   XClient xc(pool.get_executor(),
              std::make_shared<MultiServersDiscovery>(std::vector<std::string>{tcp(failing), tcp(sleeping)}),
              SelectMode::random);
-  int reply = 0;
-  const auto start = std::chrono::steady_clock::now();
-  const auto error = xc.broadcast({}, "Flaky.Call", 10, &reply);
-  // Broadcast waits for every run to end; it is back long before the 10 s sleep could end only
-  // because the sleeping run was cancelled.
-  EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
-  EXPECT_EQ(error, errc::server_error);
-  EXPECT_EQ(error.message(), "boom");
+  // The first broadcast dials both servers (the full path). Once a broadcast has succeeded, both
+  // clients are up, and the next one takes the fast path.
+  for (const char* path : {"full", "fast"}) {
+    int reply = 0;
+    const auto start = std::chrono::steady_clock::now();
+    const auto error = xc.broadcast({}, "Flaky.Call", 10, &reply);
+    // Broadcast waits for every run to end; it is back long before the 10 s sleep could end only
+    // because the sleeping run was cancelled.
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 5s) << path;
+    EXPECT_EQ(error, errc::server_error) << path;
+    EXPECT_EQ(error.message(), "boom") << path;
+    ASSERT_FALSE(xc.broadcast({}, "Foo.Sum", Args{1, 1}, &reply)) << path;
+  }
   sleeps.released = true;
 }
 
@@ -285,124 +290,82 @@ struct WarmXClient {
   int sum = 0;
 };
 
-TEST(XClientFastPath, ACallWithNoDeadlineIsCancelledByItsTokenAndTheClientStaysUsable) {
+// A call and a broadcast each have a fast path: each test below runs for both.
+enum class Op { call, broadcast };
+
+template <class Args, class Reply, class Token>
+auto start(Op op, XClient& x, const CallContext& ctx, const std::string& method, const Args& args, Reply* reply,
+           Token&& token) {
+  return op == Op::call ? x.async_call(ctx, method, args, reply, std::forward<Token>(token))
+                        : x.async_broadcast(ctx, method, args, reply, std::forward<Token>(token));
+}
+
+template <class Args, class Reply>
+Error blocking(Op op, XClient& x, const CallContext& ctx, const std::string& method, const Args& args, Reply* reply) {
+  return start(op, x, ctx, method, args, reply, asio::use_future).get();
+}
+
+class XClientFastPath : public ::testing::TestWithParam<Op> {};
+
+INSTANTIATE_TEST_SUITE_P(CallAndBroadcast, XClientFastPath, ::testing::Values(Op::call, Op::broadcast),
+                         [](const auto& info) { return info.param == Op::call ? "Call" : "Broadcast"; });
+
+TEST_P(XClientFastPath, OneWithNoDeadlineIsCancelledByItsTokenAndTheClientStaysUsable) {
   Flaky sleeps;  // before the server: it outlives it
   WarmXClient w;
   ASSERT_FALSE(w.a.server.register_service(sleeps));
-  const auto error = run(w.pool.get_executor(), [](XClient& x) -> asio::awaitable<Error> {
+  const auto error = run(w.pool.get_executor(), [](XClient& x, Op op) -> asio::awaitable<Error> {
     using namespace asio::experimental::awaitable_operators;
     asio::steady_timer timer(co_await asio::this_coro::executor, 100ms);
     int reply = 0;
     auto result =
-        co_await (x.async_call({}, "Flaky.Call", 10, &reply, asio::use_awaitable) || timer.async_wait(use_nothrow));
+        co_await (start(op, x, {}, "Flaky.Call", 10, &reply, asio::use_awaitable) || timer.async_wait(use_nothrow));
     if (result.index() == 0) co_return std::get<0>(result);
     // `||` waits for the loser to end: a call the timer did not cancel would have run its 10 s.
     co_return reply == 0 ? Error(errc::call_timeout, "the timer won") : Error("the call was not cancelled");
-  }(w.xc));
+  }(w.xc, GetParam()));
   EXPECT_EQ(error, errc::call_timeout) << error;
   sleeps.released = true;
-  ASSERT_FALSE(w.xc.call({}, "Foo.Sum", Args{2, 3}, &w.sum));
+  ASSERT_FALSE(blocking(GetParam(), w.xc, {}, "Foo.Sum", Args{2, 3}, &w.sum));
   EXPECT_EQ(w.sum, 5);
   EXPECT_EQ(w.xc.open_clients(), 1u);
 }
 
-TEST(XClientFastPath, AReplyThatDoesNotFitIsABadBodyInTheSameWordsOnBothPaths) {
+TEST_P(XClientFastPath, AReplyThatDoesNotFitIsABadBodyInTheSameWordsOnBothPaths) {
   WarmXClient w;
   // No deadline: the fast path; a deadline: the full one.
   for (const CallContext& ctx : {CallContext(), CallContext(Context::with_timeout(5s))}) {
     int not_text = 0;
-    const auto error = w.xc.call(ctx, "Foo.Echo", std::string("hello"), &not_text);
+    const auto error = blocking(GetParam(), w.xc, ctx, "Foo.Echo", std::string("hello"), &not_text);
     EXPECT_EQ(error, errc::bad_body);
     EXPECT_EQ(error.message(), "reading body: the reply does not fit int");
   }
 }
 
-TEST(XClientFastPath, CallsFromAFutureACallbackAndACoroutineAllComplete) {
+TEST_P(XClientFastPath, AFutureACallbackAndACoroutineAllComplete) {
   WarmXClient w;
-  EXPECT_FALSE(w.xc.async_call({}, "Foo.Sum", Args{2, 2}, &w.sum, asio::use_future).get());
+  EXPECT_FALSE(start(GetParam(), w.xc, {}, "Foo.Sum", Args{2, 2}, &w.sum, asio::use_future).get());
   EXPECT_EQ(w.sum, 4);
   std::promise<Error> done;
-  w.xc.async_call({}, "Foo.Sum", Args{3, 3}, &w.sum, [&](Error e) { done.set_value(std::move(e)); });
+  start(GetParam(), w.xc, {}, "Foo.Sum", Args{3, 3}, &w.sum, [&](Error e) { done.set_value(std::move(e)); });
   EXPECT_FALSE(done.get_future().get());
   EXPECT_EQ(w.sum, 6);
-  const auto error = run(w.pool.get_executor(), [](XClient& x, int* reply) -> asio::awaitable<Error> {
-    co_return co_await x.async_call({}, "Foo.Sum", Args{4, 4}, reply, asio::use_awaitable);
-  }(w.xc, &w.sum));
+  const auto error = run(w.pool.get_executor(), [](XClient& x, Op op, int* reply) -> asio::awaitable<Error> {
+    co_return co_await start(op, x, {}, "Foo.Sum", Args{4, 4}, reply, asio::use_awaitable);
+  }(w.xc, GetParam(), &w.sum));
   EXPECT_FALSE(error);
   EXPECT_EQ(w.sum, 8);
 }
 
-TEST(XClientFastPath, ACallWhoseAwaitableIsDroppedUnawaitedStillEndsCleanly) {
+TEST_P(XClientFastPath, OneWhoseAwaitableIsDroppedUnawaitedStillEndsCleanly) {
   WarmXClient w;
   {
     // Sent at once, like a Client's call; its reply still has somewhere to go (ASan would say).
-    auto dropped = w.xc.async_call({}, "Foo.Sum", Args{2, 2}, &w.sum, asio::use_awaitable);
+    auto dropped = start(GetParam(), w.xc, {}, "Foo.Sum", Args{2, 2}, &w.sum, asio::use_awaitable);
   }
   EXPECT_TRUE(eventually([&] { return calls_to(w.a.server) == 2; })) << "the dropped call was not sent";
-  ASSERT_FALSE(w.xc.call({}, "Foo.Sum", Args{3, 3}, &w.sum));
+  ASSERT_FALSE(blocking(GetParam(), w.xc, {}, "Foo.Sum", Args{3, 3}, &w.sum));
   EXPECT_EQ(w.sum, 6) << "only waited-for calls fill the reply";
-  EXPECT_EQ(w.xc.open_clients(), 1u);
-}
-
-// A broadcast whose servers' clients are all up takes a fast path of its own.
-TEST(XClientFastPath, ABroadcastToWarmServersReturnsTheFirstErrorAndCancelsTheSleepingCall) {
-  Flaky fails{.fail = true}, sleeps;  // before the servers: they outlive them
-  TestServer failing, sleeping;
-  ASSERT_FALSE(failing.server.register_service(fails));
-  ASSERT_FALSE(sleeping.server.register_service(sleeps));
-  asio::thread_pool pool(2);
-  XClient xc(pool.get_executor(),
-             std::make_shared<MultiServersDiscovery>(std::vector<std::string>{tcp(failing), tcp(sleeping)}),
-             SelectMode::random);
-  int reply = 0;
-  ASSERT_FALSE(xc.broadcast({}, "Foo.Sum", Args{1, 1}, &reply));  // dials both
-  const auto start = std::chrono::steady_clock::now();
-  const auto error = xc.broadcast({}, "Flaky.Call", 10, &reply);
-  EXPECT_LT(std::chrono::steady_clock::now() - start, 5s) << "the sleeping call was not cancelled";
-  EXPECT_EQ(error, errc::server_error);
-  EXPECT_EQ(error.message(), "boom");
-  sleeps.released = true;
-  EXPECT_FALSE(xc.broadcast({}, "Foo.Sum", Args{2, 2}, &reply));
-  EXPECT_EQ(reply, 4);
-  EXPECT_EQ(xc.open_clients(), 2u);
-}
-
-TEST(XClientFastPath, ABroadcastWithNoDeadlineIsCancelledByItsTokenAndTheClientStaysUsable) {
-  Flaky sleeps;  // before the server: it outlives it
-  WarmXClient w;
-  ASSERT_FALSE(w.a.server.register_service(sleeps));
-  const auto error = run(w.pool.get_executor(), [](XClient& x) -> asio::awaitable<Error> {
-    using namespace asio::experimental::awaitable_operators;
-    asio::steady_timer timer(co_await asio::this_coro::executor, 100ms);
-    int reply = 0;
-    auto result = co_await (x.async_broadcast({}, "Flaky.Call", 10, &reply, asio::use_awaitable) ||
-                            timer.async_wait(use_nothrow));
-    if (result.index() == 0) co_return std::get<0>(result);
-    co_return reply == 0 ? Error(errc::call_timeout, "the timer won") : Error("the broadcast was not cancelled");
-  }(w.xc));
-  EXPECT_EQ(error, errc::call_timeout) << error;
-  sleeps.released = true;
-  ASSERT_FALSE(w.xc.broadcast({}, "Foo.Sum", Args{2, 3}, &w.sum));
-  EXPECT_EQ(w.sum, 5);
-  EXPECT_EQ(w.xc.open_clients(), 1u);
-}
-
-TEST(XClientFastPath, ABroadcastReplyThatDoesNotFitIsABadBodyInTheSameWordsOnBothPaths) {
-  WarmXClient w;
-  for (const CallContext& ctx : {CallContext(), CallContext(Context::with_timeout(5s))}) {
-    int not_text = 0;
-    const auto error = w.xc.broadcast(ctx, "Foo.Echo", std::string("hello"), &not_text);
-    EXPECT_EQ(error, errc::bad_body);
-    EXPECT_EQ(error.message(), "reading body: the reply does not fit int");
-  }
-}
-
-TEST(XClientFastPath, ABroadcastWhoseAwaitableIsDroppedUnawaitedStillEndsCleanly) {
-  WarmXClient w;
-  { auto dropped = w.xc.async_broadcast({}, "Foo.Sum", Args{2, 2}, &w.sum, asio::use_awaitable); }
-  EXPECT_TRUE(eventually([&] { return calls_to(w.a.server) == 2; })) << "the dropped broadcast was not sent";
-  ASSERT_FALSE(w.xc.broadcast({}, "Foo.Sum", Args{3, 3}, &w.sum));
-  EXPECT_EQ(w.sum, 6) << "only waited-for broadcasts fill the reply";
   EXPECT_EQ(w.xc.open_clients(), 1u);
 }
 

@@ -503,7 +503,7 @@ void XClient::cancel_all(LeasedAll& all) {
       client->cancel_call(*all.calls[i], Error(errc::cancelled, "rpc client: call failed: cancelled"));
 }
 
-void XClient::keep_all_until_done(std::shared_ptr<LeasedAll> all) {
+void XClient::keep_all_until_done(const std::shared_ptr<LeasedAll>& all) {
   // Nobody waits for these replies: each call keeps the whole broadcast until it is done.
   auto executor = all->executor;
   for (const auto& call : all->calls) call->async_wait(asio::bind_executor(executor, [all](const Error&) {}));

@@ -199,14 +199,14 @@ class XClient {
     SentAll(SentAll&&) noexcept = default;
     SentAll& operator=(SentAll&&) = delete;
     ~SentAll() {
-      if (all_) keep_all_until_done(std::move(all_));
+      if (all_) keep_all_until_done(all_);
     }
     std::shared_ptr<LeasedAll> take() { return std::move(all_); }
 
    private:
     std::shared_ptr<LeasedAll> all_;
   };
-  static void keep_all_until_done(std::shared_ptr<LeasedAll> all);
+  static void keep_all_until_done(const std::shared_ptr<LeasedAll>& all);
 
   template <class Reply, class Token>
   static auto leased_broadcast(std::shared_ptr<LeasedAll> all, Reply* reply, Token&& token) {
