@@ -90,6 +90,9 @@ function(geerpc_day day)
     list(REMOVE_ITEM core_sources ${CMAKE_CURRENT_SOURCE_DIR}/src/asio.cpp)
     set_target_properties(${day}_geerpc PROPERTIES UNITY_BUILD ON UNITY_BUILD_MODE GROUP)
     set_source_files_properties(${core_sources} PROPERTIES UNITY_GROUP core)
+    # XClient's fast paths (days 6-7) share its state with it: the two files are one unit too.
+    set_source_files_properties(${CMAKE_CURRENT_SOURCE_DIR}/src/xclient/xclient.cpp
+                                ${CMAKE_CURRENT_SOURCE_DIR}/src/xclient/fast_path.cpp PROPERTIES UNITY_GROUP xclient)
     target_compile_options(${day}_geerpc PRIVATE -Wno-subobject-linkage)
   endif()
 

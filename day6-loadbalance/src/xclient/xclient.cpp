@@ -1,7 +1,7 @@
 #include "geerpc/xclient/xclient.hpp"
 
 #include <algorithm>
-#include <asio/bind_executor.hpp>
+#include <asio/bind_cancellation_slot.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
@@ -17,36 +17,9 @@
 
 #include "geerpc/detail/executor.hpp"
 #include "geerpc/sync.hpp"
+#include "state.hpp"
 
 namespace geerpc {
-
-// One server's client, and the dial in flight for it. All but `dial` under State::mutex.
-struct Slot {
-  std::shared_ptr<Client> client;
-  bool dialing = false;
-  Error dial_error;  // the last dial's, for the calls that waited for it
-  WaitGroup dial;  // 1 while a dial is in flight
-  int users = 0;  // calls using `client` now
-  int waiters = 0;  // calls waiting for the dial in flight
-  bool retired = false;  // its server left the list: closed when the last user is done
-};
-
-struct XClient::State {
-  State(const asio::any_io_executor& ex, std::shared_ptr<Discovery> d, SelectMode m, Option o, XClientConfig c)
-      : executor(ex), discovery(std::move(d)), mode(m), option(std::move(o)), config(c) {}
-
-  const asio::any_io_executor executor;
-  const std::shared_ptr<Discovery> discovery;
-  const SelectMode mode;
-  const Option option;
-  const XClientConfig config;
-
-  std::mutex mutex;  // guards the four below; never held across I/O (Go's XClient dials under it)
-  std::map<std::string, std::shared_ptr<Slot>, std::less<>> slots;
-  std::uint64_t generation = 0;  // the discovery list `slots` was last checked against
-  bool rescan = false;  // a slot was added for a server that may have left meanwhile
-  bool closed = false;
-};
 
 namespace {
 
@@ -56,33 +29,6 @@ using Clock = std::chrono::steady_clock;
 Error closed_error() {
   return {errc::shutdown, "rpc xclient: closed"};
 }
-
-// A client taken from its slot for one call. Giving it back closes it when its server has left
-// the list meanwhile and this was its last call.
-class Lease {
- public:
-  // Under State::mutex, with slot->users already counting this lease.
-  Lease(std::shared_ptr<State> state, std::shared_ptr<Slot> slot, std::shared_ptr<Client> client)
-      : state_(std::move(state)), slot_(std::move(slot)), client_(std::move(client)) {}
-  Lease(Lease&& other) noexcept = default;
-  Lease& operator=(Lease&&) = delete;
-  ~Lease() {
-    if (!slot_) return;
-    std::shared_ptr<Client> done;
-    {
-      std::lock_guard lock(state_->mutex);
-      // Not while calls still wait for the slot's dial: the client it brought is theirs too.
-      if (--slot_->users == 0 && slot_->waiters == 0 && slot_->retired) done = std::move(slot_->client);
-    }
-    if (done) (void)done->close();
-  }
-  Client& operator*() const { return *client_; }
-
- private:
-  std::shared_ptr<State> state_;
-  std::shared_ptr<Slot> slot_;
-  std::shared_ptr<Client> client_;
-};
 
 // Clients of servers that left the discovery list are closed once their calls are done (Go's stay
 // open forever).
@@ -366,147 +312,6 @@ std::size_t XClient::open_clients() {
   std::lock_guard lock(state_->mutex);
   return static_cast<std::size_t>(std::count_if(state_->slots.begin(), state_->slots.end(),
                                                 [](const auto& slot) { return slot.second->client != nullptr; }));
-}
-
-// The fast path. A first reading may skip it: it only spares the common call the coroutines,
-// the strand and the discovery's coroutine of the full path (call_body), and behaves as it does.
-
-struct XClient::Leased {
-  Leased(Lease l, asio::any_io_executor ex) : lease(std::move(l)), executor(std::move(ex)) {}
-  Lease lease;
-  Body body;
-  asio::any_io_executor executor;  // the XClient's
-};
-
-XClient::FastCall XClient::try_fast_call(const std::shared_ptr<State>& state, const CallContext& ctx) {
-  // A deadline or a stop needs a timer and a strand: the full path's.
-  if (ctx.deadline != Clock::time_point::max() || ctx.stop.stop_possible()) return {};
-  const auto generation = state->discovery->generation();
-  auto addr = state->discovery->try_get(state->mode, ctx.key);
-  if (!addr) return {};
-  std::lock_guard lock(state->mutex);
-  // A changed list may have left clients to close, which is the full path's work (drop_departed).
-  if (state->closed || generation != state->generation || state->rescan) return {nullptr, std::move(addr)};
-  const auto it = state->slots.find(*addr);
-  if (it == state->slots.end() || !it->second->client || !it->second->client->is_available())
-    return {nullptr, std::move(addr)};  // to be dialed: the full path
-  const auto& slot = it->second;
-  ++slot->users;
-  return {std::make_shared<Leased>(Lease(state, slot, slot->client), state->executor), std::nullopt};
-}
-
-void XClient::keep_until_done(std::shared_ptr<Leased> leased, Call& call) {
-  auto executor = leased->executor;
-  call.async_wait(asio::bind_executor(executor, [leased = std::move(leased)](const Error&) {}));
-}
-
-Client& XClient::client_of(Leased& leased) {
-  return *leased.lease;
-}
-
-Body* XClient::body_of(Leased& leased) {
-  return &leased.body;
-}
-
-struct XClient::LeasedAll {
-  explicit LeasedAll(asio::any_io_executor ex) : executor(std::move(ex)) {}
-  asio::any_io_executor executor;  // the XClient's
-  std::vector<Lease> leases;  // given back by finish_all
-  std::vector<std::weak_ptr<Client>> clients;  // to cancel through, once the leases are back too
-  std::vector<std::shared_ptr<Call>> calls;
-  std::vector<Body> bodies;
-  std::mutex mutex;  // guards the four below: the calls complete on their clients' strands
-  std::size_t running = 0;
-  Error first_error;
-  std::optional<std::size_t> replied;  // the first call that succeeded
-  bool finished = false;
-};
-
-std::shared_ptr<XClient::LeasedAll> XClient::try_fast_broadcast(const std::shared_ptr<State>& state,
-                                                                const CallContext& ctx) {
-  if (ctx.deadline != Clock::time_point::max() || ctx.stop.stop_possible()) return nullptr;
-  const auto generation = state->discovery->generation();
-  auto servers = state->discovery->try_get_all();
-  if (!servers || servers->empty()) return nullptr;
-  std::vector<std::string> addrs;
-  for (const auto& text : *servers) {
-    auto entry = parse_server_entry(text);
-    if (!entry) return nullptr;  // the full path says what is wrong
-    addrs.push_back(std::move(entry->addr));
-  }
-  auto all = std::make_shared<LeasedAll>(state->executor);
-  std::lock_guard lock(state->mutex);
-  if (state->closed || generation != state->generation || state->rescan) return nullptr;
-  std::vector<std::shared_ptr<Slot>> slots;
-  for (const auto& addr : addrs) {
-    const auto it = state->slots.find(addr);
-    if (it == state->slots.end() || !it->second->client || !it->second->client->is_available()) return nullptr;
-    slots.push_back(it->second);
-  }
-  // Every client is up: all of them are taken, under the one lock.
-  for (auto& slot : slots) {
-    ++slot->users;
-    all->clients.push_back(slot->client);
-    all->leases.emplace_back(state, slot, slot->client);
-  }
-  all->bodies.resize(slots.size());
-  all->running = slots.size();
-  return all;
-}
-
-void XClient::send_all(LeasedAll& all, const std::string& service_method, const Body& args) {
-  for (std::size_t i = 0; i < all.leases.size(); ++i)
-    all.calls.push_back((*all.leases[i]).go(service_method, args, &all.bodies[i]));
-}
-
-const std::vector<std::shared_ptr<Call>>& XClient::calls_of(LeasedAll& all) {
-  return all.calls;
-}
-
-bool XClient::one_done(LeasedAll& all, std::size_t index, Error error) {
-  bool cancel = false, last = false;
-  {
-    std::lock_guard lock(all.mutex);
-    if (error && !all.first_error) {
-      all.first_error = std::move(error);
-      cancel = true;
-    } else if (!error && !all.replied) {
-      all.replied = index;
-    }
-    last = --all.running == 0;
-  }
-  if (cancel) cancel_all(all);  // the first error cancels the others at once
-  return last;
-}
-
-Error XClient::finish_all(LeasedAll& all, Body* body) {
-  std::vector<Lease> leases;
-  Error error;
-  {
-    std::lock_guard lock(all.mutex);
-    all.finished = true;
-    leases.swap(all.leases);
-    error = all.first_error;
-    if (!error) *body = std::move(all.bodies[*all.replied]);
-  }
-  return error;  // `leases` go back here: a departed server's client may be closed
-}
-
-void XClient::cancel_all(LeasedAll& all) {
-  {
-    std::lock_guard lock(all.mutex);
-    if (all.finished) return;
-  }
-  // A call done already is not found by its client: cancelling it does nothing.
-  for (std::size_t i = 0; i < all.calls.size(); ++i)
-    if (auto client = all.clients[i].lock())
-      client->cancel_call(*all.calls[i], Error(errc::cancelled, "rpc client: call failed: cancelled"));
-}
-
-void XClient::keep_all_until_done(const std::shared_ptr<LeasedAll>& all) {
-  // Nobody waits for these replies: each call keeps the whole broadcast until it is done.
-  auto executor = all->executor;
-  for (const auto& call : all->calls) call->async_wait(asio::bind_executor(executor, [all](const Error&) {}));
 }
 
 }  // namespace geerpc

@@ -3,12 +3,7 @@
 #pragma once
 
 #include <asio/any_io_executor.hpp>
-#include <asio/associated_cancellation_slot.hpp>
-#include <asio/associated_executor.hpp>
-#include <asio/async_result.hpp>
 #include <asio/awaitable.hpp>
-#include <asio/bind_cancellation_slot.hpp>
-#include <asio/bind_executor.hpp>
 #include <asio/use_future.hpp>
 #include <cstddef>
 #include <memory>
@@ -120,121 +115,6 @@ class XClient {
     co_return error ? error : decode(std::move(body), reply);
   }
 
-  // The fast path (the end of xclient.cpp; a first reading may skip it): a call with no deadline
-  // or stop, to a server whose client is up, from a list that has not changed, goes straight to
-  // that client as a plain Client's call does, without a coroutine of its own. Otherwise `picked`
-  // is the server the mode chose already, so that the full path does not choose again.
-  struct Leased;  // a server's client, taken for one call, and the body of its reply
-  struct FastCall {
-    std::shared_ptr<Leased> leased;
-    std::optional<std::string> picked;
-  };
-  [[nodiscard]] static FastCall try_fast_call(const std::shared_ptr<State>& state, const CallContext& ctx);
-  static Client& client_of(Leased& leased);
-  static Body* body_of(Leased& leased);
-  // Holds the lease of a call that was sent, until it is waited for. Dropped without being waited
-  // for (an awaitable never co_awaited), it leaves the lease to a waiter of its own: the reply is
-  // still written into the lease's body when it comes.
-  class Sent {
-   public:
-    Sent(std::shared_ptr<Leased> leased, std::shared_ptr<Call> call)
-        : leased_(std::move(leased)), call_(std::move(call)) {}
-    Sent(Sent&&) noexcept = default;
-    Sent& operator=(Sent&&) = delete;
-    ~Sent() {
-      if (leased_) keep_until_done(std::move(leased_), *call_);
-    }
-    std::shared_ptr<Leased> take() { return std::move(leased_); }
-    const std::shared_ptr<Call>& call() const { return call_; }
-
-   private:
-    std::shared_ptr<Leased> leased_;
-    std::shared_ptr<Call> call_;
-  };
-  static void keep_until_done(std::shared_ptr<Leased> leased, Call& call);
-
-  template <class Args, class Reply, class Token>
-  static auto leased_call(std::shared_ptr<Leased> leased, std::string service_method, const Args& args, Reply* reply,
-                          Token&& token) {
-    // Sent now, as Client::async_call sends; the token only decides how the caller waits.
-    auto call = client_of(*leased).go(std::move(service_method), args, body_of(*leased));
-    return asio::async_initiate<Token, void(Error)>(
-        [sent = Sent(std::move(leased), std::move(call)), reply](auto handler) mutable {
-          const auto call = sent.call();
-          auto leased = sent.take();
-          auto slot = asio::get_associated_cancellation_slot(handler);
-          if (slot.is_connected())
-            slot.assign([call, weak = client_of(*leased).weak_from_this()](asio::cancellation_type) {
-              if (auto client = weak.lock())
-                client->cancel_call(*call, Error(errc::cancelled, "rpc client: call failed: cancelled"));
-            });
-          auto executor = asio::get_associated_executor(handler);
-          call->async_wait(asio::bind_cancellation_slot(
-              slot, asio::bind_executor(executor, [leased = std::move(leased), reply,
-                                                   handler = std::move(handler)](Error error) mutable {
-                if (!error) error = decode(std::move(*body_of(*leased)), reply);
-                leased.reset();  // the client goes back before the caller goes on
-                std::move(handler)(std::move(error));
-              })));
-        },
-        token);
-  }
-
-  // A broadcast's fast path: the same, when every listed server's client is up. Each call is
-  // sent at once; the first error cancels the others, and the caller goes on when all are done.
-  struct LeasedAll;  // every listed server's client, taken for one broadcast, and their calls
-  [[nodiscard]] static std::shared_ptr<LeasedAll> try_fast_broadcast(const std::shared_ptr<State>& state,
-                                                                     const CallContext& ctx);
-  static void send_all(LeasedAll& all, const std::string& service_method, const Body& args);
-  static const std::vector<std::shared_ptr<Call>>& calls_of(LeasedAll& all);
-  // One call is done; true for the last. The first error cancels the calls still running.
-  static bool one_done(LeasedAll& all, std::size_t index, Error error);
-  // Once all are done: the first error, or one reply in `body`. The clients go back.
-  static Error finish_all(LeasedAll& all, Body* body);
-  static void cancel_all(LeasedAll& all);
-  // As Sent, for a broadcast.
-  class SentAll {
-   public:
-    explicit SentAll(std::shared_ptr<LeasedAll> all) : all_(std::move(all)) {}
-    SentAll(SentAll&&) noexcept = default;
-    SentAll& operator=(SentAll&&) = delete;
-    ~SentAll() {
-      if (all_) keep_all_until_done(all_);
-    }
-    std::shared_ptr<LeasedAll> take() { return std::move(all_); }
-
-   private:
-    std::shared_ptr<LeasedAll> all_;
-  };
-  static void keep_all_until_done(const std::shared_ptr<LeasedAll>& all);
-
-  template <class Reply, class Token>
-  static auto leased_broadcast(std::shared_ptr<LeasedAll> all, Reply* reply, Token&& token) {
-    return asio::async_initiate<Token, void(Error)>(
-        [sent = SentAll(std::move(all)), reply](auto handler) mutable {
-          auto all = sent.take();
-          auto slot = asio::get_associated_cancellation_slot(handler);
-          if (slot.is_connected())
-            slot.assign([weak = std::weak_ptr<LeasedAll>(all)](asio::cancellation_type) {
-              if (auto all = weak.lock()) cancel_all(*all);
-            });
-          auto executor = asio::get_associated_executor(handler);
-          auto shared = std::make_shared<decltype(handler)>(std::move(handler));
-          const auto& calls = calls_of(*all);
-          for (std::size_t i = 0; i < calls.size(); ++i)
-            calls[i]->async_wait(asio::bind_executor(executor, [all, i, reply, shared](Error error) mutable {
-              if (!one_done(*all, i, std::move(error))) return;
-              Body body;
-              error = finish_all(*all, &body);  // the clients go back before the caller goes on
-              if (!error) error = decode(std::move(body), reply);
-              auto done = std::move(shared);
-              auto slot = asio::get_associated_cancellation_slot(*done);
-              if (slot.is_connected()) slot.clear();
-              std::move (*done)(std::move(error));
-            }));
-        },
-        token);
-  }
   template <class Reply>
   static asio::awaitable<Error> broadcast_decoded(std::shared_ptr<State> state, CallContext ctx,
                                                   std::string service_method, Body args, Reply* reply) {
@@ -244,7 +124,43 @@ class XClient {
     co_return error ? error : decode(std::move(body), reply);
   }
 
+  // The fast paths (geerpc/xclient/fast_path.hpp and src/xclient/fast_path.cpp; a first reading
+  // may skip them): a call or a broadcast with no deadline or stop, to servers whose clients are
+  // up, from a list that has not changed, goes straight to those clients as a plain Client's call
+  // does, without a coroutine of its own. Otherwise `picked` is the server the mode chose
+  // already, so that the full path does not choose again.
+  struct Leased;  // a server's client, taken for one call, and the body of its reply
+  struct LeasedAll;  // every listed server's client, taken for one broadcast, and their calls
+  struct FastCall {
+    std::shared_ptr<Leased> leased;
+    std::optional<std::string> picked;
+  };
+  [[nodiscard]] static FastCall try_fast_call(const std::shared_ptr<State>& state, const CallContext& ctx);
+  [[nodiscard]] static std::shared_ptr<LeasedAll> try_fast_broadcast(const std::shared_ptr<State>& state,
+                                                                     const CallContext& ctx);
+  static void send_all(LeasedAll& all, const std::string& service_method, const Body& args);
+  template <class Args, class Reply, class Token>
+  static auto leased_call(std::shared_ptr<Leased> leased, std::string service_method, const Args& args, Reply* reply,
+                          Token&& token);
+  template <class Reply, class Token>
+  static auto leased_broadcast(std::shared_ptr<LeasedAll> all, Reply* reply, Token&& token);
+  // What those two use.
+  class Sent;
+  class SentAll;
+  static Client& client_of(Leased& leased);
+  static Body* body_of(Leased& leased);
+  static void keep_until_done(std::shared_ptr<Leased> leased, Call& call);
+  static const std::vector<std::shared_ptr<Call>>& calls_of(LeasedAll& all);
+  // One call is done; true for the last. The first error cancels the calls still running.
+  static bool one_done(LeasedAll& all, std::size_t index, Error error);
+  // Once all are done: the first error, or one reply in `body`. The clients go back.
+  static Error finish_all(LeasedAll& all, Body* body);
+  static void cancel_all(LeasedAll& all);
+  static void keep_all_until_done(const std::shared_ptr<LeasedAll>& all);
+
   std::shared_ptr<State> state_;
 };
 
 }  // namespace geerpc
+
+#include "geerpc/xclient/fast_path.hpp"  // the fast paths' templates
