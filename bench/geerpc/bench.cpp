@@ -402,19 +402,16 @@ int run_client(const Options& o) {
     auto& conn = *pool.back();
     const auto executor = ios[i % threads]->get_executor();
     conn.callers = window;
-    if (o.call == "client") {
-      const auto& addr = addrs[o.target];
+    const auto dial = [&](const std::string& addr) {
       auto client = o.transport == "http" ? geerpc::dial_http(executor, "tcp", addr, option)
                                           : geerpc::dial(executor, "tcp", addr, option);
       if (!client) die("dial " + addr + ": " + client.error().message());
-      conn.client = std::move(*client);
+      return std::move(*client);
+    };
+    if (o.call == "client") {
+      conn.client = dial(addrs[o.target]);
     } else if (o.call == "parallel") {
-      for (const auto& addr : addrs) {
-        auto client = o.transport == "http" ? geerpc::dial_http(executor, "tcp", addr, option)
-                                            : geerpc::dial(executor, "tcp", addr, option);
-        if (!client) die("dial " + addr + ": " + client.error().message());
-        conn.clients.push_back(std::move(*client));
-      }
+      for (const auto& addr : addrs) conn.clients.push_back(dial(addr));
     } else {
       // Its clients are dialed by its first calls, in the warm-up.
       conn.xclient = std::make_unique<geerpc::XClient>(

@@ -6,7 +6,6 @@
 #include "geerpc/xclient/fast_path.hpp"
 
 #include <asio/bind_executor.hpp>
-#include <chrono>
 #include <mutex>
 #include <optional>
 #include <vector>
@@ -16,15 +15,13 @@
 namespace geerpc {
 
 struct XClient::Leased {
-  Leased(Lease l, asio::any_io_executor ex) : lease(std::move(l)), executor(std::move(ex)) {}
+  explicit Leased(Lease l) : lease(std::move(l)) {}
   Lease lease;
   Body body;
-  asio::any_io_executor executor;  // the XClient's
 };
 
 XClient::FastCall XClient::try_fast_call(const std::shared_ptr<State>& state, const CallContext& ctx) {
-  // A deadline or a stop needs a timer and a strand: the full path's.
-  if (ctx.deadline != std::chrono::steady_clock::time_point::max() || ctx.stop.stop_possible()) return {};
+  if (has_deadline_or_stop(ctx)) return {};  // they need a timer and a strand: the full path's
   const auto generation = state->discovery->generation();
   auto addr = state->discovery->try_get(state->mode, ctx.key);
   if (!addr) return {};
@@ -36,11 +33,11 @@ XClient::FastCall XClient::try_fast_call(const std::shared_ptr<State>& state, co
     return {nullptr, std::move(addr)};  // to be dialed: the full path
   const auto& slot = it->second;
   ++slot->users;
-  return {std::make_shared<Leased>(Lease(state, slot, slot->client), state->executor), std::nullopt};
+  return {std::make_shared<Leased>(Lease(state, slot, slot->client)), std::nullopt};
 }
 
 void XClient::keep_until_done(std::shared_ptr<Leased> leased, Call& call) {
-  auto executor = leased->executor;
+  auto executor = leased->lease.executor();
   call.async_wait(asio::bind_executor(executor, [leased = std::move(leased)](const Error&) {}));
 }
 
@@ -68,7 +65,7 @@ struct XClient::LeasedAll {
 
 std::shared_ptr<XClient::LeasedAll> XClient::try_fast_broadcast(const std::shared_ptr<State>& state,
                                                                 const CallContext& ctx) {
-  if (ctx.deadline != std::chrono::steady_clock::time_point::max() || ctx.stop.stop_possible()) return nullptr;
+  if (has_deadline_or_stop(ctx)) return nullptr;
   const auto generation = state->discovery->generation();
   auto servers = state->discovery->try_get_all();
   if (!servers || servers->empty()) return nullptr;

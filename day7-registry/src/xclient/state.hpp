@@ -2,6 +2,7 @@
 // xclient.cpp and fast_path.cpp, and by nothing else.
 #pragma once
 
+#include <chrono>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -60,11 +61,17 @@ class Lease {
     if (done) (void)done->close();
   }
   Client& operator*() const { return *client_; }
+  const asio::any_io_executor& executor() const { return state_->executor; }  // the XClient's
 
  private:
   std::shared_ptr<XClient::State> state_;
   std::shared_ptr<Slot> slot_;
   std::shared_ptr<Client> client_;
 };
+
+// Whether a call needs a timer or a stop callback: without either it waits for the client alone.
+inline bool has_deadline_or_stop(const CallContext& ctx) {
+  return ctx.deadline != std::chrono::steady_clock::time_point::max() || ctx.stop.stop_possible();
+}
 
 }  // namespace geerpc

@@ -139,7 +139,7 @@ asio::awaitable<Result<Lease>> get_client(std::shared_ptr<State> state, std::str
 // cancellation (Client::async_call takes care of that).
 asio::awaitable<Error> call_within(const CallContext& ctx, Client& client, const std::string& service_method,
                                    const Body& args, Body* reply) {
-  if (ctx.deadline == Clock::time_point::max() && !ctx.stop.stop_possible())
+  if (!has_deadline_or_stop(ctx))
     co_return co_await client.async_call(service_method, args, reply, asio::use_awaitable);
   using namespace asio::experimental::awaitable_operators;
   const auto executor = co_await asio::this_coro::executor;
